@@ -1,0 +1,55 @@
+# meshgate — `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+NODE_MODULES_STAMP := node_modules/.installed
+MOCHA := node_modules/.bin/mocha
+TEST_TIMEOUT ?= 60000
+
+# Show the targets and what they do
+help:
+	@awk '/^# /{doc=substr($$0,3)} /^[a-z][a-z-]*:/{sub(":.*","",$$1); if(doc!="") printf "  %-12s %s\n", $$1, doc; doc=""}' $(MAKEFILE_LIST)
+
+# Install npm dependencies exactly as locked (npm ci), once per lockfile change
+deps: $(NODE_MODULES_STAMP)
+$(NODE_MODULES_STAMP): package-lock.json package.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+# Compile TypeScript (services/ and test/) into dist/
+build: deps
+	node_modules/.bin/tsc -p tsconfig.json
+
+# Regenerate services/gen/ from proto/ with buf + ts-proto
+proto: deps
+	node_modules/.bin/buf generate proto --template proto/buf.gen.yaml
+
+# Fail when services/gen/ is not what proto/ generates (run by `make test`)
+proto-check: deps
+	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
+	sed "s#out: services/gen#out: $$tmp/gen#" proto/buf.gen.yaml > $$tmp/buf.gen.yaml; \
+	node_modules/.bin/buf generate proto --template $$tmp/buf.gen.yaml && \
+	if diff -ru services/gen $$tmp/gen; then echo "proto-check: services/gen is current"; \
+	else echo "proto-check: services/gen is stale; run 'make proto' and commit" >&2; exit 1; fi
+
+# Install what the tests need and run every test suite (unit, integration, e2e)
+test: build proto-check
+	$(MOCHA) --timeout $(TEST_TIMEOUT) --exit 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js' 'dist/test/e2e/**/*.test.js'
+
+# Run only the unit tests (fast, pure logic)
+test-unit: build
+	$(MOCHA) --timeout $(TEST_TIMEOUT) 'dist/test/unit/**/*.test.js'
+
+# Start the local demo: an edge, three demo upstreams, their agents and the tutorial's cloud endpoint
+demo: build
+	./bin/meshgate cluster up
+
+# Benchmark meshgate against nginx on this machine (installs nginx and wrk when missing)
+bench: build
+	bash test/bench/setup.sh
+	node dist/test/bench/proxy-bench.js
+
+# Remove build output
+clean:
+	rm -rf dist
+
+.PHONY: help deps build proto proto-check test test-unit demo bench clean

@@ -1,0 +1,143 @@
+/**
+ * The one error catalog of meshgate.
+ *
+ * Every error the gateway reports to a user — an HTTP response it makes itself, a refused agent
+ * registration, a bad config file, an admin API call — carries one of these codes. Callers branch
+ * on `err.code`, never on message text. HTTP responses made by the gateway carry the code in the
+ * `meshgate-error-code` header; the admin API maps it to the gRPC status listed here.
+ *
+ * `test/unit/errors.test.ts` keeps this catalog and the README's error table in sync.
+ */
+
+/** gRPC status codes by name (numeric values from the gRPC spec; kept here so core has no grpc import). */
+export const GrpcStatus = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  UNAVAILABLE: 14,
+  INTERNAL: 13,
+  UNAUTHENTICATED: 16,
+} as const;
+export type GrpcStatusName = keyof typeof GrpcStatus;
+
+export interface ErrorDef {
+  /** Short human message; details go in MeshgateError.detail. */
+  readonly message: string;
+  /** HTTP status used when the gateway answers a request with this error. */
+  readonly http: number;
+  /** gRPC status used by the admin API and the tunnel control stream. */
+  readonly grpc: GrpcStatusName;
+  /** The closest ngrok error code, when one exists. */
+  readonly ngrok?: string;
+}
+
+function def(message: string, http: number, grpc: GrpcStatusName, ngrok?: string): ErrorDef {
+  return Object.freeze({ message, http, grpc, ngrok });
+}
+
+export const ERRORS = Object.freeze({
+  // --- data plane: answers the gateway makes itself ---
+  MG_ENDPOINT_NOT_FOUND: def('no endpoint is online for this host', 404, 'NOT_FOUND', 'ERR_NGROK_3200'),
+  MG_FORWARD_TARGET_OFFLINE: def('forward-internal target has no online endpoint', 502, 'UNAVAILABLE', 'ERR_NGROK_3200'),
+  MG_FORWARD_CHAIN_TOO_DEEP: def('forward-internal chain is too deep', 508, 'FAILED_PRECONDITION', 'ERR_NGROK_3501'),
+  MG_FORWARD_NOT_INTERNAL: def('forward-internal target must be an internal endpoint of the same account', 502, 'INVALID_ARGUMENT'),
+  MG_AGENT_UNREACHABLE: def('the agent holding this endpoint could not be reached', 502, 'UNAVAILABLE', 'ERR_NGROK_3210'),
+  MG_UPSTREAM_CONNECT_FAILED: def('the agent could not connect to its upstream', 502, 'UNAVAILABLE', 'ERR_NGROK_8012'),
+  MG_UPSTREAM_INVALID_RESPONSE: def('the upstream returned an invalid response', 502, 'UNAVAILABLE', 'ERR_NGROK_3004'),
+  MG_UPSTREAM_TIMEOUT: def('the upstream did not answer in time', 504, 'DEADLINE_EXCEEDED', 'ERR_NGROK_3005'),
+  MG_UPSTREAM_RESET: def('the upstream or the tunnel closed the response before it ended', 502, 'UNAVAILABLE'),
+  MG_NO_TERMINATING_ACTION: def('the cloud endpoint policy ended without a terminating action', 502, 'FAILED_PRECONDITION', 'ERR_NGROK_2235'),
+  MG_POLICY_RUNTIME_ERROR: def('the Traffic Policy failed while handling this request', 500, 'INTERNAL', 'ERR_NGROK_3900'),
+  MG_REQUEST_INVALID: def('the request could not be parsed', 400, 'INVALID_ARGUMENT'),
+  MG_INTERNAL: def('internal gateway error', 500, 'INTERNAL'),
+
+  // --- control plane: refused registrations, bad policies and URLs ---
+  MG_POLICY_INVALID: def('the Traffic Policy is invalid', 400, 'INVALID_ARGUMENT', 'ERR_NGROK_2200'),
+  MG_ENDPOINT_URL_INVALID: def('the endpoint URL is invalid', 400, 'INVALID_ARGUMENT', 'ERR_NGROK_18001'),
+  MG_BINDING_INVALID: def('the endpoint binding is invalid for this URL', 400, 'INVALID_ARGUMENT', 'ERR_NGROK_18007'),
+  MG_POOL_CONFLICT: def('an endpoint is already online on this URL; start both with pooling enabled', 409, 'ALREADY_EXISTS', 'ERR_NGROK_334'),
+  MG_POOL_SCHEME_MISMATCH: def('pool members must share the same scheme', 409, 'FAILED_PRECONDITION'),
+  MG_AUTHTOKEN_INVALID: def('the authtoken is not valid', 401, 'UNAUTHENTICATED', 'ERR_NGROK_105'),
+  MG_CONFIG_INVALID: def('the configuration is invalid', 400, 'INVALID_ARGUMENT'),
+  MG_FLAG_INVALID: def('a command-line flag or argument is invalid', 400, 'INVALID_ARGUMENT'),
+  MG_TUNNEL_PROTOCOL: def('the tunnel peer spoke an unexpected protocol', 400, 'INVALID_ARGUMENT'),
+  MG_EDGE_UNREACHABLE: def('the edge could not be reached', 503, 'UNAVAILABLE'),
+});
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** A problem found while validating input: where it is (`path`) and what is wrong with it. */
+export interface Issue {
+  /** JSON-path-like location, e.g. `on_http_request[2].actions[0].config.url` or `--url`. */
+  path: string;
+  message: string;
+  /** 1-based line in the source document, when known. */
+  line?: number;
+}
+
+export interface MeshgateErrorOptions {
+  /** The field, flag or path the error is about. */
+  field?: string;
+  /** Extra human detail appended to the catalog message. */
+  detail?: string;
+  /** All problems found, for validation errors. */
+  issues?: Issue[];
+  cause?: unknown;
+  /** The full message, verbatim (e.g. received over the wire); replaces the built one. */
+  message?: string;
+}
+
+/** The error type thrown throughout meshgate. Branch on `code`. */
+export class MeshgateError extends Error {
+  readonly code: ErrorCode;
+  readonly field?: string;
+  readonly detail?: string;
+  readonly issues: Issue[];
+
+  constructor(code: ErrorCode, opts: MeshgateErrorOptions = {}) {
+    const d = ERRORS[code];
+    super(opts.message ?? formatMessage(d.message, opts), opts.cause !== undefined ? { cause: opts.cause } : undefined);
+    this.name = 'MeshgateError';
+    this.code = code;
+    this.field = opts.field;
+    this.detail = opts.detail;
+    this.issues = opts.issues ?? [];
+  }
+
+  get httpStatus(): number {
+    return ERRORS[this.code].http;
+  }
+}
+
+function formatMessage(base: string, opts: MeshgateErrorOptions): string {
+  let msg = base;
+  if (opts.field) msg = `${opts.field}: ${msg}`;
+  if (opts.detail) msg += `: ${opts.detail}`;
+  if (opts.issues && opts.issues.length > 0) msg += '\n' + formatIssues(opts.issues);
+  return msg;
+}
+
+/** One line per issue: `  path (line N): message`. */
+export function formatIssues(issues: readonly Issue[]): string {
+  return issues.map((i) => `  ${i.path}${i.line ? ` (line ${i.line})` : ''}: ${i.message}`).join('\n');
+}
+
+export function isMeshgateError(e: unknown): e is MeshgateError {
+  return e instanceof MeshgateError;
+}
+
+/** Header that marks every HTTP response the gateway makes itself. Upstreams can never set it. */
+export const ERROR_HEADER = 'meshgate-error-code';
+
+/** JSON body of a gateway-made error response. */
+export function errorBody(code: ErrorCode, detail?: string): string {
+  return JSON.stringify({ error: { code, message: detail ? `${ERRORS[code].message}: ${detail}` : ERRORS[code].message } });
+}

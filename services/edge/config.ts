@@ -1,0 +1,203 @@
+/**
+ * edge.yaml: parse → validate (every issue, with its path and line) → defaults → freeze.
+ * Flags given on the command line override the file's keys before validation.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { Checker, deepFreeze, parseHostPort, parseYamlSource, type Path } from '../core/config.js';
+import { MeshgateError, isMeshgateError, type Issue } from '../core/errors.js';
+import { parseEndpointUrl } from '../core/endpoint-url.js';
+
+export interface ListenAddr {
+  host: string;
+  port: number;
+}
+
+export interface AccountConfig {
+  name: string;
+  authtokens: string[];
+  apiKeys: string[];
+}
+
+export interface CloudEndpointConfig {
+  account: string;
+  url: string;
+  poolingEnabled: boolean;
+  /** Policy source text (inline, or read from traffic_policy_file). */
+  trafficPolicy: string;
+  /** Where the policy came from, for error messages. */
+  policySource: string;
+  description: string;
+  metadata: string;
+  /** Path of this entry in edge.yaml, e.g. `cloud_endpoints[0]`. */
+  path: string;
+}
+
+export interface EdgeConfig {
+  /** Region (PoP) label of this edge node, e.g. `eu`. Default `local`. */
+  region: string;
+  /** Unique id of this node. Default `<region>-<random>`. */
+  nodeId: string;
+  listen: {
+    http?: ListenAddr;
+    https?: ListenAddr;
+    tunnel: ListenAddr;
+  };
+  /** PEM cert/key for the https listener; absent → a self-signed dev certificate is generated at start. */
+  tls?: { cert: string; key: string };
+  accounts: AccountConfig[];
+  cloudEndpoints: CloudEndpointConfig[];
+}
+
+/** Flag overrides accepted by `meshgate edge`. */
+export interface EdgeFlagOverrides {
+  region?: string;
+  nodeId?: string;
+  listenHttp?: string;
+  listenHttps?: string;
+  listenTunnel?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+}
+
+const TOP_KEYS = ['region', 'node_id', 'listen', 'tls', 'accounts', 'cloud_endpoints'] as const;
+const LABEL_RE = /^[a-z0-9][a-z0-9-]{0,31}$/;
+
+/** Loads and validates an edge config file; throws MG_CONFIG_INVALID listing every issue. */
+export function loadEdgeConfig(file: string, flags: EdgeFlagOverrides = {}): EdgeConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new MeshgateError('MG_CONFIG_INVALID', { field: '--config', detail: `cannot read ${file}: ${(e as Error).message}` });
+  }
+  return parseEdgeConfig(text, dirname(resolve(file)), flags, file);
+}
+
+/** Validates edge config text. `baseDir` resolves relative file paths (tls, traffic_policy_file). */
+export function parseEdgeConfig(text: string, baseDir: string, flags: EdgeFlagOverrides = {}, name = 'edge.yaml'): EdgeConfig {
+  const src = parseYamlSource(text);
+  if (src.issues.length) throw configError(name, src.issues);
+  const c = new Checker(src.lineOf);
+  const raw = (src.value ?? {}) as unknown;
+  const top = c.object(raw, [], TOP_KEYS) ?? {};
+
+  const region = flags.region ?? c.string(top.region, ['region'], { nonEmpty: true }) ?? 'local';
+  if (!LABEL_RE.test(region)) c.add(['region'], `'${region}' must be a short lower-case label such as eu, us or jp`);
+  const nodeId = flags.nodeId ?? c.string(top.node_id, ['node_id'], { nonEmpty: true }) ?? `${region}-${randomBytes(3).toString('hex')}`;
+
+  const listenRaw = c.object(top.listen, ['listen'], ['http', 'https', 'tunnel']) ?? {};
+  const addr = (key: 'http' | 'https' | 'tunnel', flag: string | undefined): ListenAddr | undefined => {
+    const v = flag ?? c.string(listenRaw[key], ['listen', key], { nonEmpty: true });
+    if (v === undefined) return undefined;
+    const hp = parseHostPort(v);
+    if (!hp) c.add(['listen', key], `'${v}' is not host:port (e.g. 127.0.0.1:8080, [::1]:8080 or :8080)`);
+    return hp;
+  };
+  const http = addr('http', flags.listenHttp);
+  const https = addr('https', flags.listenHttps);
+  const tunnel = addr('tunnel', flags.listenTunnel);
+  if (!tunnel && listenRaw.tunnel === undefined && !flags.listenTunnel) c.add(['listen', 'tunnel'], 'is required: agents connect to this address');
+  if (!http && !https && listenRaw.http === undefined && listenRaw.https === undefined) {
+    c.add(['listen'], 'needs http or https (or both): the public listeners');
+  }
+
+  let tls: EdgeConfig['tls'];
+  const tlsRaw = c.object(top.tls, ['tls'], ['cert', 'key'], false);
+  const certFile = flags.tlsCert ?? c.string(tlsRaw?.cert, ['tls', 'cert'], { nonEmpty: true });
+  const keyFile = flags.tlsKey ?? c.string(tlsRaw?.key, ['tls', 'key'], { nonEmpty: true });
+  if (certFile || keyFile) {
+    if (!certFile || !keyFile) c.add(['tls'], 'cert and key must be given together');
+    else {
+      const cert = readRelative(c, baseDir, certFile, ['tls', 'cert']);
+      const key = readRelative(c, baseDir, keyFile, ['tls', 'key']);
+      if (cert !== undefined && key !== undefined) tls = { cert, key };
+    }
+  }
+
+  const accounts: AccountConfig[] = [];
+  const seenTokens = new Map<string, string>();
+  c.list(top.accounts, ['accounts']).forEach((a, i) => {
+    const p: Path = ['accounts', i];
+    const o = c.object(a, p, ['name', 'authtokens', 'api_keys']);
+    if (!o) return;
+    const name = c.string(o.name, [...p, 'name'], { required: true, nonEmpty: true });
+    if (name !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(name)) c.add([...p, 'name'], 'may only contain letters, digits, _ . -');
+    if (name !== undefined && accounts.some((x) => x.name === name)) c.add([...p, 'name'], `account '${name}' is declared twice`);
+    const authtokens = c.stringList(o.authtokens, [...p, 'authtokens']);
+    authtokens.forEach((t, j) => {
+      const other = seenTokens.get(t);
+      if (other !== undefined) c.add([...p, 'authtokens', j], `the same authtoken is already used by account '${other}'`);
+      seenTokens.set(t, name ?? '?');
+    });
+    const apiKeys = c.stringList(o.api_keys, [...p, 'api_keys']);
+    if (name !== undefined) accounts.push({ name, authtokens, apiKeys });
+  });
+
+  const cloudEndpoints: CloudEndpointConfig[] = [];
+  c.list(top.cloud_endpoints, ['cloud_endpoints']).forEach((e, i) => {
+    const p: Path = ['cloud_endpoints', i];
+    const o = c.object(e, p, ['account', 'url', 'pooling_enabled', 'traffic_policy', 'traffic_policy_file', 'description', 'metadata', 'binding']);
+    if (!o) return;
+    const account = c.string(o.account, [...p, 'account'], { required: true, nonEmpty: true });
+    if (account !== undefined && !accounts.some((a) => a.name === account)) {
+      c.add([...p, 'account'], `unknown account '${account}'; declare it under accounts:`);
+    }
+    const url = c.string(o.url, [...p, 'url'], { required: true, nonEmpty: true });
+    const binding = c.string(o.binding, [...p, 'binding'], { nonEmpty: true });
+    if (url !== undefined) {
+      try {
+        parseEndpointUrl(url, 'url', binding);
+      } catch (err) {
+        if (!isMeshgateError(err)) throw err;
+        c.add([...p, err.code === 'MG_BINDING_INVALID' ? 'binding' : 'url'], err.detail ?? err.message);
+      }
+    }
+    const poolingEnabled = c.bool(o.pooling_enabled, [...p, 'pooling_enabled'], false);
+    let trafficPolicy: string | undefined;
+    let policySource = `${name}: cloud_endpoints[${i}].traffic_policy`;
+    if (o.traffic_policy !== undefined && o.traffic_policy_file !== undefined) {
+      c.add([...p, 'traffic_policy_file'], 'give traffic_policy or traffic_policy_file, not both');
+    } else if (o.traffic_policy_file !== undefined) {
+      const f = c.string(o.traffic_policy_file, [...p, 'traffic_policy_file'], { nonEmpty: true });
+      if (f !== undefined) {
+        trafficPolicy = readRelative(c, baseDir, f, [...p, 'traffic_policy_file']);
+        policySource = f;
+      }
+    } else if (typeof o.traffic_policy === 'object' && o.traffic_policy !== null) {
+      trafficPolicy = JSON.stringify(o.traffic_policy);
+    } else {
+      trafficPolicy = c.string(o.traffic_policy, [...p, 'traffic_policy'], { nonEmpty: true });
+      if (o.traffic_policy === undefined) c.add([...p, 'traffic_policy'], 'is required: a cloud endpoint has no upstream, its policy must end in a terminating action');
+    }
+    const description = c.string(o.description, [...p, 'description']) ?? '';
+    const metadata = c.string(o.metadata, [...p, 'metadata']) ?? '';
+    if (account !== undefined && url !== undefined && trafficPolicy !== undefined) {
+      cloudEndpoints.push({ account, url, poolingEnabled, trafficPolicy, policySource, description, metadata, path: `cloud_endpoints[${i}]` });
+    }
+  });
+
+  if (!c.ok) throw configError(name, c.issues);
+  return deepFreeze({
+    region,
+    nodeId,
+    listen: { http, https, tunnel: tunnel! },
+    tls,
+    accounts,
+    cloudEndpoints,
+  });
+}
+
+function readRelative(c: Checker, baseDir: string, file: string, path: Path): string | undefined {
+  try {
+    return readFileSync(resolve(baseDir, file), 'utf8');
+  } catch (e) {
+    c.add(path, `cannot read '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    return undefined;
+  }
+}
+
+function configError(name: string, issues: Issue[]): MeshgateError {
+  return new MeshgateError('MG_CONFIG_INVALID', { detail: `${name} has ${issues.length} problem${issues.length > 1 ? 's' : ''}`, issues });
+}

@@ -1,0 +1,188 @@
+/**
+ * Composition root of an edge node: config → registry (+ cloud endpoints) → tunnel listener
+ * (agents) → public listeners (http/https) → one `ready` line. `stop()` drains: listeners stop
+ * accepting, agents are told to drain, in-flight requests finish (bounded).
+ */
+import type http from 'node:http';
+import type http2 from 'node:http2';
+import { randomBytes } from 'node:crypto';
+import { MeshgateError, isMeshgateError, type Issue } from '../core/errors.js';
+import { parseEndpointUrl } from '../core/endpoint-url.js';
+import { rootLogger, type Logger } from '../core/log.js';
+import { compilePolicy } from '../policy/index.js';
+import type { CompiledPolicy } from '../policy/types.js';
+import type { EdgeMessage, RegisterEndpoint } from '../gen/tunnel.js';
+import type { EdgeConfig } from './config.js';
+import { policyView, type Endpoint } from './endpoints/endpoint.js';
+import { EndpointRegistry } from './endpoints/registry.js';
+import { Pipeline } from './forward/pipeline.js';
+import { createHttpListener, createHttpsListener, listen } from './ingress/public-listeners.js';
+import { AgentSession } from './tunnel/agent-session.js';
+import { TunnelServer } from './tunnel/tunnel-server.js';
+import { devCertificate } from './dev-cert.js';
+
+export interface EdgeListeners {
+  http?: string;
+  https?: string;
+  tunnel: string;
+}
+
+export function newEndpointId(): string {
+  return 'ep_' + randomBytes(8).toString('hex');
+}
+
+export class EdgeNode {
+  readonly registry = new EndpointRegistry();
+  readonly log: Logger;
+  private readonly pipeline: Pipeline;
+  private readonly tunnel: TunnelServer;
+  private readonly tokens = new Map<string, string>();
+  private httpServer?: http.Server;
+  private httpsServer?: http2.Http2SecureServer;
+  listeners?: EdgeListeners;
+
+  constructor(readonly config: EdgeConfig) {
+    this.log = rootLogger.child({ component: 'edge', node: config.nodeId, region: config.region });
+    for (const a of config.accounts) for (const t of a.authtokens) this.tokens.set(t, a.name);
+    this.pipeline = new Pipeline(this.registry, (ep) => (ep.target instanceof AgentSession ? ep.target : undefined), this.log.child({ component: 'pipeline' }));
+    this.tunnel = new TunnelServer({
+      nodeId: config.nodeId,
+      region: config.region,
+      authenticate: (t) => this.tokens.get(t),
+      log: this.log.child({ component: 'tunnel' }),
+      hooks: {
+        register: (s, m) => this.registerAgentEndpoint(s, m),
+        unregister: (s, id) => {
+          if (s.endpointIds.delete(id)) this.registry.remove(id);
+        },
+        closed: (s) => {
+          for (const id of s.endpointIds) this.registry.remove(id);
+          s.endpointIds.clear();
+        },
+      },
+    });
+    this.addCloudEndpoints();
+  }
+
+  /** Compiles and registers the cloud endpoints of the config; throws MG_CONFIG_INVALID listing every problem. */
+  private addCloudEndpoints(): void {
+    const issues: Issue[] = [];
+    for (const ce of this.config.cloudEndpoints) {
+      try {
+        const url = parseEndpointUrl(ce.url, `${ce.path}.url`);
+        const res = compilePolicy(ce.trafficPolicy, { endpointType: 'cloud', protocol: url.scheme, binding: url.binding });
+        if (!res.ok) {
+          for (const i of res.issues) issues.push({ ...i, path: `${ce.path}.traffic_policy: ${i.path}` });
+          continue;
+        }
+        this.registry.add(this.makeEndpoint({ account: ce.account, type: 'cloud', url, poolingEnabled: ce.poolingEnabled, policy: res.policy, description: ce.description, metadata: ce.metadata }));
+      } catch (e) {
+        if (!isMeshgateError(e)) throw e;
+        issues.push({ path: ce.path, message: `${e.message} [${e.code}]` });
+      }
+    }
+    if (issues.length) throw new MeshgateError('MG_CONFIG_INVALID', { detail: 'cloud_endpoints are invalid', issues });
+  }
+
+  private makeEndpoint(p: {
+    account: string;
+    type: 'agent' | 'cloud';
+    url: ReturnType<typeof parseEndpointUrl>;
+    poolingEnabled: boolean;
+    policy: CompiledPolicy | null;
+    description: string;
+    metadata: string;
+    upstreamUrl?: string;
+    target?: AgentSession;
+  }): Endpoint {
+    const id = newEndpointId();
+    return Object.freeze({
+      id,
+      account: p.account,
+      url: p.url,
+      type: p.type,
+      poolingEnabled: p.poolingEnabled,
+      policy: p.policy,
+      view: policyView(id, p.url, p.type, p.poolingEnabled),
+      description: p.description,
+      metadata: p.metadata,
+      upstreamUrl: p.upstreamUrl ?? '',
+      region: this.config.region,
+      nodeId: this.config.nodeId,
+      createdAt: new Date(),
+      target: p.target ?? null,
+    });
+  }
+
+  /** Handles an agent's RegisterEndpoint: validate URL and policy, check the pool, go online. */
+  private registerAgentEndpoint(s: AgentSession, m: RegisterEndpoint): EdgeMessage {
+    const fail = (e: MeshgateError): EdgeMessage => {
+      this.log.info('endpoint refused', { session: s.id, url: m.url, code: e.code, detail: e.detail });
+      return {
+        msg: {
+          $case: 'registerResult',
+          value: {
+            requestId: m.requestId,
+            endpointId: '',
+            url: m.url,
+            error: { code: e.code, message: e.message, field: e.field ?? '', issues: e.issues.map((i) => ({ path: i.path, message: i.message, line: i.line ?? 0 })) },
+          },
+        },
+      };
+    };
+    try {
+      const url = parseEndpointUrl(m.url, '--url', m.binding || undefined);
+      let policy: CompiledPolicy | null = null;
+      if (m.trafficPolicy.trim()) {
+        const res = compilePolicy(m.trafficPolicy, { endpointType: 'agent', protocol: url.scheme, binding: url.binding });
+        if (!res.ok) throw new MeshgateError('MG_POLICY_INVALID', { field: 'traffic_policy', issues: res.issues });
+        policy = res.policy;
+      }
+      const ep = this.makeEndpoint({ account: s.account, type: 'agent', url, poolingEnabled: m.poolingEnabled, policy, description: m.description, metadata: m.metadata, upstreamUrl: m.upstreamUrl, target: s });
+      if (!s.open) throw new MeshgateError('MG_AGENT_UNREACHABLE', { detail: 'session closed during registration' });
+      this.registry.add(ep);
+      s.endpointIds.add(ep.id);
+      this.log.info('endpoint online', { session: s.id, endpoint: ep.id, url: url.url, pool: this.registry.poolOf(ep).length });
+      return { msg: { $case: 'registerResult', value: { requestId: m.requestId, endpointId: ep.id, url: url.url, error: undefined } } };
+    } catch (e) {
+      if (isMeshgateError(e)) return fail(e);
+      this.log.error('registration failed', { err: e as Error });
+      return fail(new MeshgateError('MG_INTERNAL', { detail: (e as Error).message }));
+    }
+  }
+
+  async start(): Promise<EdgeListeners> {
+    const c = this.config;
+    const deps = { registry: this.registry, pipeline: this.pipeline, region: c.region, log: this.log };
+    const fmt = (a: { address: string; port: number }) => (a.address.includes(':') ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`);
+    const t = await this.tunnel.listen(c.listen.tunnel.host, c.listen.tunnel.port);
+    const listeners: EdgeListeners = { tunnel: fmt(t) };
+    if (c.listen.http) {
+      this.httpServer = createHttpListener(deps);
+      listeners.http = fmt(await listen(this.httpServer, c.listen.http.host, c.listen.http.port));
+    }
+    if (c.listen.https) {
+      const tls = c.tls ?? (await devCertificate(this.log));
+      this.httpsServer = createHttpsListener(deps, tls);
+      listeners.https = fmt(await listen(this.httpsServer, c.listen.https.host, c.listen.https.port));
+    }
+    this.listeners = listeners;
+    this.log.ready({ listeners, endpoints: this.registry.list().map((e) => e.url.url) });
+    return listeners;
+  }
+
+  /** Graceful stop: no new connections, agents told to drain, in-flight requests get `graceMs`. */
+  async stop(graceMs = 5_000): Promise<void> {
+    for (const s of this.tunnel.sessions) s.drain('edge shutting down');
+    const closers: Promise<void>[] = [this.tunnel.close()];
+    for (const srv of [this.httpServer, this.httpsServer]) {
+      if (!srv) continue;
+      closers.push(new Promise((r) => srv.close(() => r())));
+      (srv as http.Server).closeIdleConnections?.();
+    }
+    const timer = new Promise<void>((r) => setTimeout(r, graceMs).unref());
+    await Promise.race([Promise.all(closers), timer]);
+    for (const s of this.tunnel.sessions) s.close('edge stopped');
+    (this.httpServer as http.Server | undefined)?.closeAllConnections?.();
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * The endpoint registry: every online endpoint, grouped into pools.
+ *
+ * Pools are implicit: endpoints with the same (binding, host, port) share a pool key. Public
+ * hosts are one namespace across accounts (a public host routes to one account); internal
+ * hosts are namespaced per account. A new endpoint joins an existing key only when it and every
+ * member have pooling enabled and share the scheme; otherwise it is refused at once. Wildcard
+ * hosts (`*.example.com`) are different keys from exact hosts, so they never pool together.
+ *
+ * Pools are copy-on-write: a request that picked a member list keeps a consistent snapshot.
+ */
+import { MeshgateError } from '../../core/errors.js';
+import { hostCandidates, poolKey, type EndpointScheme } from '../../core/endpoint-url.js';
+import type { Endpoint } from './endpoint.js';
+
+export interface Pool {
+  readonly key: string;
+  readonly account: string;
+  readonly scheme: EndpointScheme;
+  /** Current members; replaced (never mutated) when membership changes. */
+  members: readonly Endpoint[];
+}
+
+export class EndpointRegistry {
+  private readonly byId = new Map<string, Endpoint>();
+  private readonly publicPools = new Map<string, Pool>();
+  private readonly internalPools = new Map<string, Map<string, Pool>>();
+
+  /** Adds an endpoint; throws MG_POOL_CONFLICT or MG_POOL_SCHEME_MISMATCH without changing anything. */
+  add(ep: Endpoint): void {
+    const table = this.table(ep.url.binding, ep.account, true)!;
+    const key = poolKey(ep.url);
+    const pool = table.get(key);
+    if (!pool) {
+      table.set(key, { key, account: ep.account, scheme: ep.url.scheme, members: [ep] });
+    } else {
+      checkJoin(pool, ep);
+      pool.members = [...pool.members, ep];
+    }
+    this.byId.set(ep.id, ep);
+  }
+
+  /** Throws the error `add` would throw, without adding. */
+  checkAdd(ep: Pick<Endpoint, 'account' | 'url' | 'poolingEnabled'>): void {
+    const pool = this.table(ep.url.binding, ep.account, false)?.get(poolKey(ep.url));
+    if (pool) checkJoin(pool, ep);
+  }
+
+  /** Removes an endpoint at once; no lookup returns it afterwards. Returns false if unknown. */
+  remove(id: string): boolean {
+    const ep = this.byId.get(id);
+    if (!ep) return false;
+    this.byId.delete(id);
+    const table = this.table(ep.url.binding, ep.account, false);
+    const key = poolKey(ep.url);
+    const pool = table?.get(key);
+    if (pool) {
+      const members = pool.members.filter((m) => m.id !== id);
+      if (members.length === 0) table!.delete(key);
+      else pool.members = members;
+    }
+    return true;
+  }
+
+  get(id: string): Endpoint | undefined {
+    return this.byId.get(id);
+  }
+
+  /** All endpoints, in insertion order. */
+  list(): Endpoint[] {
+    return [...this.byId.values()];
+  }
+
+  /** Other members of `ep`'s pool. */
+  poolOf(ep: Endpoint): readonly Endpoint[] {
+    return this.table(ep.url.binding, ep.account, false)?.get(poolKey(ep.url))?.members ?? [];
+  }
+
+  /** The pool serving a public request for `host` (no port) on a listener of `scheme`: exact host first, then wildcards. */
+  lookupPublic(scheme: EndpointScheme, host: string): Pool | undefined {
+    const port = scheme === 'https' ? 443 : 80;
+    for (const h of hostCandidates(host)) {
+      const pool = this.publicPools.get(poolKey({ binding: 'public', host: h, port }));
+      if (pool && pool.scheme === scheme) return pool;
+    }
+    return undefined;
+  }
+
+  /** The internal pool of `account` for a forward-internal target. */
+  lookupInternal(account: string, scheme: EndpointScheme, host: string, port: number): Pool | undefined {
+    const table = this.internalPools.get(account);
+    if (!table) return undefined;
+    for (const h of hostCandidates(host)) {
+      const pool = table.get(poolKey({ binding: 'internal', host: h, port }));
+      if (pool && pool.scheme === scheme) return pool;
+    }
+    return undefined;
+  }
+
+  private table(binding: 'public' | 'internal', account: string, create: boolean): Map<string, Pool> | undefined {
+    if (binding === 'public') return this.publicPools;
+    let t = this.internalPools.get(account);
+    if (!t && create) this.internalPools.set(account, (t = new Map()));
+    return t;
+  }
+}
+
+function checkJoin(pool: Pool, ep: Pick<Endpoint, 'account' | 'url' | 'poolingEnabled'>): void {
+  if (pool.account !== ep.account) {
+    throw new MeshgateError('MG_POOL_CONFLICT', { field: 'url', detail: `${ep.url.url} is in use by another account` });
+  }
+  if (pool.scheme !== ep.url.scheme) {
+    throw new MeshgateError('MG_POOL_SCHEME_MISMATCH', {
+      field: 'url',
+      detail: `${ep.url.url} would pool with ${pool.scheme}:// endpoints on the same host and port`,
+    });
+  }
+  const existingOff = pool.members.some((m) => !m.poolingEnabled);
+  if (!ep.poolingEnabled || existingOff) {
+    const who = !ep.poolingEnabled && existingOff ? 'neither endpoint has' : !ep.poolingEnabled ? 'the new endpoint does not have' : 'the endpoint already online does not have';
+    throw new MeshgateError('MG_POOL_CONFLICT', {
+      field: 'pooling_enabled',
+      detail: `${ep.url.url} is already online and ${who} pooling enabled; start both with --pooling-enabled (pooling_enabled: true)`,
+    });
+  }
+}

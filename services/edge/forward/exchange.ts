@@ -1,0 +1,116 @@
+import type { IncomingMessage } from 'node:http';
+import type { Http2ServerRequest } from 'node:http2';
+import type { Duplex, Readable } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import { randomBytes } from 'node:crypto';
+import type { Exchange, HeaderMap } from '../../policy/types.js';
+
+/** The edge's per-request state: the policy's Exchange plus what forwarding needs. */
+export interface EdgeExchange extends Exchange {
+  /** Host header exactly as the client sent it (with port), for X-Forwarded-Host and the upstream. */
+  readonly hostHeader: string;
+  /** Account of the public endpoint that received the request. */
+  account: string;
+  /** Request body; for upgrades, the client socket (after `head`). */
+  readonly body: Readable;
+  /** False when the request has no body at all (GET without Content-Length), so nothing is streamed. */
+  readonly hasBody: boolean;
+  /** Set once body bytes were handed to an agent: the request can no longer be retried elsewhere. */
+  bodyUsed: boolean;
+  /** The client's Upgrade header for a WebSocket (or other) upgrade, else undefined. */
+  readonly upgrade?: string;
+  /** Bytes the client sent after the upgrade request head. */
+  readonly head?: Buffer;
+}
+
+let seq = 0;
+const prefix = randomBytes(4).toString('hex');
+/** Cheap unique request id: a per-process random prefix and a counter. */
+export function newRequestId(): string {
+  return `req_${prefix}${(++seq).toString(36)}`;
+}
+
+/** Lower-cased header map from raw headers (keeps repeats; skips HTTP/2 pseudo-headers). */
+export function headerMapOf(raw: readonly string[]): HeaderMap {
+  const h: HeaderMap = Object.create(null);
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i].toLowerCase();
+    if (name.charCodeAt(0) === 58 /* : */) continue;
+    const list = h[name];
+    if (list) list.push(raw[i + 1]);
+    else h[name] = [raw[i + 1]];
+  }
+  return h;
+}
+
+export interface IngressInfo {
+  scheme: 'http' | 'https';
+  region: string;
+}
+
+/** Builds the exchange for a request that arrived on a public listener. Returns null when the request has no usable host. */
+export function exchangeFromRequest(
+  req: IncomingMessage | Http2ServerRequest,
+  info: IngressInfo,
+  upgrade?: { socket: Duplex; head: Buffer },
+): EdgeExchange | null {
+  const hostHeader = (req.headers[':authority'] as string | undefined) ?? req.headers.host;
+  if (!hostHeader) return null;
+  const host = stripPort(hostHeader).toLowerCase();
+  const rawUrl = req.url ?? '/';
+  const q = rawUrl.indexOf('?');
+  const sock = req.socket as TLSSocket;
+  const h2 = (req as Http2ServerRequest).stream !== undefined;
+  const headers = headerMapOf(req.rawHeaders);
+  const hasBody = upgrade
+    ? true
+    : h2
+      ? !(req as Http2ServerRequest).stream.endAfterHeaders
+      : headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && headers['content-length'][0] !== '0');
+  return {
+    id: newRequestId(),
+    req: {
+      method: req.method ?? 'GET',
+      scheme: info.scheme,
+      host,
+      port: Number(portOf(hostHeader)) || (info.scheme === 'https' ? 443 : 80),
+      path: q === -1 ? rawUrl : rawUrl.slice(0, q),
+      query: q === -1 ? '' : rawUrl.slice(q + 1),
+      headers,
+      version: h2 ? '2.0' : req.httpVersion,
+    },
+    conn: {
+      clientIp: normalizeIp(sock?.remoteAddress ?? ''),
+      clientPort: sock?.remotePort ?? 0,
+      serverIp: normalizeIp(sock?.localAddress ?? ''),
+      serverPort: sock?.localPort ?? 0,
+      serverRegion: info.region,
+      startedAt: new Date(),
+    },
+    depth: 0,
+    hostHeader,
+    account: '',
+    body: upgrade ? (upgrade.socket as Readable) : (req as Readable),
+    hasBody,
+    bodyUsed: false,
+    upgrade: upgrade ? (req.headers.upgrade as string | undefined) : undefined,
+    head: upgrade?.head,
+  };
+}
+
+function stripPort(host: string): string {
+  if (host.startsWith('[')) return host.slice(0, host.indexOf(']') + 1);
+  const i = host.lastIndexOf(':');
+  return i === -1 ? host : host.slice(0, i);
+}
+
+function portOf(host: string): string {
+  const end = host.startsWith('[') ? host.indexOf(']') : 0;
+  const i = host.indexOf(':', end);
+  return i === -1 ? '' : host.slice(i + 1);
+}
+
+/** `::ffff:127.0.0.1` → `127.0.0.1`. */
+function normalizeIp(ip: string): string {
+  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
+}

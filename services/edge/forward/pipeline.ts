@@ -1,0 +1,190 @@
+/**
+ * The request pipeline of an edge node: pool → member → that member's Traffic Policy →
+ * forward-internal (recursively) or the agent's tunnel → on_http_response phases, innermost
+ * endpoint first → one GatewayResponse for the ingress to write.
+ *
+ * Heterogeneous pools: the member is chosen first, then its own policy runs.
+ * A member whose agent turned out to be gone before it got the request is skipped and another
+ * member is tried (see `retryable` in to-agent.ts); requests never go to a closed session.
+ */
+import type { OutgoingHttpHeaders } from 'node:http';
+import { ERRORS, isMeshgateError, type ErrorCode } from '../../core/errors.js';
+import { parseEndpointUrl } from '../../core/endpoint-url.js';
+import type { Logger } from '../../core/log.js';
+import type { ForwardInternalOptions, ForwardResult, HeaderMap, RequestPhaseHost, SyntheticResponse } from '../../policy/types.js';
+import type { Endpoint } from '../endpoints/endpoint.js';
+import type { EndpointRegistry, Pool } from '../endpoints/registry.js';
+import { selectMember } from '../pools/select.js';
+import type { AgentSession } from '../tunnel/agent-session.js';
+import type { EdgeExchange } from './exchange.js';
+import { discardBody, gatewayError, type GatewayResponse } from './gateway-response.js';
+import { forwardToAgent } from './to-agent.js';
+
+/** Most forward-internal hops one request may take (ngrok's ERR_NGROK_3501 limit is unpublished). */
+export const MAX_FORWARD_DEPTH = 10;
+/** Most pool members tried for one request when agents vanish under it. */
+const MAX_ATTEMPTS = 3;
+
+/** Gateway errors that mean "forward-internal failed", so `on_error: continue` may fall through. */
+const FORWARD_FAILURES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'MG_FORWARD_TARGET_OFFLINE',
+  'MG_FORWARD_NOT_INTERNAL',
+  'MG_FORWARD_CHAIN_TOO_DEEP',
+  'MG_AGENT_UNREACHABLE',
+  'MG_UPSTREAM_CONNECT_FAILED',
+  'MG_UPSTREAM_TIMEOUT',
+]);
+
+export class Pipeline implements RequestPhaseHost<GatewayResponse> {
+  constructor(
+    private readonly registry: EndpointRegistry,
+    private readonly sessionOf: (ep: Endpoint) => AgentSession | undefined,
+    private readonly log: Logger,
+  ) {}
+
+  /** Serves a request that arrived for a public pool. */
+  serve(pool: Pool, x: EdgeExchange): Promise<GatewayResponse> {
+    x.account = pool.account;
+    return this.servePool(pool, x);
+  }
+
+  /** forward-internal, called by the policy engine. Never throws. */
+  async forwardInternal(ex: import('../../policy/types.js').Exchange, opts: ForwardInternalOptions): Promise<ForwardResult<GatewayResponse>> {
+    const x = ex as EdgeExchange;
+    let target;
+    try {
+      target = parseEndpointUrl(opts.url, 'forward-internal.url');
+    } catch (e) {
+      return { ok: false, code: 'MG_FORWARD_NOT_INTERNAL', message: isMeshgateError(e) ? e.message : String(e) };
+    }
+    if (target.binding !== 'internal') {
+      return { ok: false, code: 'MG_FORWARD_NOT_INTERNAL', message: `${target.url} is not an internal (.internal) URL` };
+    }
+    if (x.depth >= MAX_FORWARD_DEPTH) {
+      return { ok: false, code: 'MG_FORWARD_CHAIN_TOO_DEEP', message: `more than ${MAX_FORWARD_DEPTH} forward-internal hops` };
+    }
+    const pool = this.registry.lookupInternal(x.account, target.scheme, target.host, target.port);
+    if (!pool) return { ok: false, code: 'MG_FORWARD_TARGET_OFFLINE', message: `no endpoint is online for ${target.url}` };
+    x.depth++;
+    const r = await this.servePool(pool, x);
+    x.depth--;
+    if (r.errorCode && FORWARD_FAILURES.has(r.errorCode)) {
+      discardBody(r);
+      return { ok: false, code: r.errorCode, message: typeof r.body === 'string' ? errorMessageOf(r.body, r.errorCode) : r.errorCode };
+    }
+    return { ok: true, response: r };
+  }
+
+  private async servePool(pool: Pool, x: EdgeExchange): Promise<GatewayResponse> {
+    let tried: Set<string> | undefined;
+    let last: GatewayResponse | undefined;
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const ep = selectMember(pool.members, tried);
+      if (!ep) break;
+      const r = await this.runEndpoint(ep, x);
+      if (!r.retryable) return r;
+      this.log.debug('retrying on another pool member', { reqId: x.id, endpoint: ep.id, code: r.errorCode });
+      (tried ??= new Set()).add(ep.id);
+      last = r;
+    }
+    if (last) {
+      last.retryable = false;
+      return last;
+    }
+    return gatewayError('MG_FORWARD_TARGET_OFFLINE', 'every member of the pool went offline');
+  }
+
+  private async runEndpoint(ep: Endpoint, x: EdgeExchange): Promise<GatewayResponse> {
+    const policy = ep.policy;
+    let r: GatewayResponse;
+    if (policy !== null && policy.hasPhase('on_http_request')) {
+      const out = await policy.runRequest(x, ep.view, this);
+      switch (out.kind) {
+        case 'pass':
+          r = await this.toUpstream(ep, x);
+          break;
+        case 'respond':
+          r = synthetic(out.response);
+          break;
+        case 'forwarded':
+          r = out.response;
+          break;
+        case 'close':
+          r = { status: 0, headers: {}, body: null, close: true };
+          break;
+        case 'error':
+          r = gatewayError(out.code, out.message);
+          break;
+      }
+    } else {
+      r = await this.toUpstream(ep, x);
+    }
+    if (r.retryable || r.close || policy === null || !policy.hasPhase('on_http_response')) return r;
+    return this.responsePhase(ep, x, r);
+  }
+
+  private toUpstream(ep: Endpoint, x: EdgeExchange): Promise<GatewayResponse> | GatewayResponse {
+    if (ep.type === 'cloud') return gatewayError('MG_NO_TERMINATING_ACTION', `cloud endpoint ${ep.url.url} has no upstream`);
+    const session = this.sessionOf(ep);
+    if (!session) return gatewayError('MG_AGENT_UNREACHABLE', 'the agent session is gone', true);
+    if (x.bodyUsed) return gatewayError('MG_AGENT_UNREACHABLE', 'the request body was already sent to another endpoint');
+    return forwardToAgent(ep, session, x);
+  }
+
+  private async responsePhase(ep: Endpoint, x: EdgeExchange, r: GatewayResponse): Promise<GatewayResponse> {
+    const res = { status: r.status, headers: toHeaderMap(r.headers) };
+    const out = await ep.policy!.runResponse(x, ep.view, res);
+    switch (out.kind) {
+      case 'pass':
+        r.status = res.status;
+        r.headers = fromHeaderMap(res.headers);
+        return r;
+      case 'respond':
+        discardBody(r);
+        return synthetic(out.response);
+      case 'close':
+        discardBody(r);
+        return { status: 0, headers: {}, body: null, close: true };
+      case 'error':
+        discardBody(r);
+        return gatewayError(out.code, out.message);
+    }
+  }
+}
+
+function synthetic(s: SyntheticResponse): GatewayResponse {
+  const headers = fromHeaderMap(s.headers);
+  headers['content-length'] = Buffer.byteLength(s.body);
+  return { status: s.status, headers, body: s.body };
+}
+
+function toHeaderMap(h: OutgoingHttpHeaders): HeaderMap {
+  const out: HeaderMap = Object.create(null);
+  for (const k in h) {
+    const v = h[k];
+    if (v === undefined) continue;
+    out[k] = Array.isArray(v) ? v.map(String) : [String(v)];
+  }
+  return out;
+}
+
+function fromHeaderMap(h: HeaderMap): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const k in h) {
+    const v = h[k];
+    if (v.length) out[k] = v.length === 1 ? v[0] : v;
+  }
+  return out;
+}
+
+/** The detail of a gateway error body, without the catalog message in front of it. */
+function errorMessageOf(body: string, code: ErrorCode): string {
+  let msg = body;
+  try {
+    msg = (JSON.parse(body) as { error: { message: string } }).error.message;
+  } catch {
+    // not JSON: use as is
+  }
+  const prefix = `${ERRORS[code].message}: `;
+  return msg.startsWith(prefix) ? msg.slice(prefix.length) : msg;
+}

@@ -1,0 +1,102 @@
+/**
+ * Sends one request to the agent holding an endpoint: a new stream on the agent's reverse
+ * HTTP/2 session, request body piped in (flow-controlled), response head awaited. The response
+ * body stays a stream; nothing is buffered whole.
+ *
+ * Failures before any byte of the request reached the agent are marked `retryable`, so the
+ * caller can pick another pool member (the agent died but its session close was not seen yet).
+ */
+import http2 from 'node:http2';
+import type { OutgoingHttpHeaders } from 'node:http';
+import { ENDPOINT_ID_HEADER, UPGRADE_HEADER, UPGRADE_STATUS_HEADER } from '../../tunnel/wire.js';
+import { ERROR_HEADER } from '../../core/errors.js';
+import type { HeaderMap } from '../../policy/types.js';
+import type { AgentSession } from '../tunnel/agent-session.js';
+import type { Endpoint } from '../endpoints/endpoint.js';
+import type { EdgeExchange } from './exchange.js';
+import { gatewayError, type GatewayResponse } from './gateway-response.js';
+
+/** Request headers that must not cross a proxy hop (and that HTTP/2 forbids). */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'host', 'http2-settings', 'proxy-authorization', 'expect']);
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+/** Builds the HTTP/2 request head for the agent: hop-by-hop headers removed, X-Forwarded-* added. */
+export function tunnelRequestHeaders(x: EdgeExchange, ep: Endpoint): OutgoingHttpHeaders {
+  const src: HeaderMap = x.req.headers;
+  const out: OutgoingHttpHeaders = {
+    ':method': x.req.method,
+    ':path': x.req.query ? `${x.req.path}?${x.req.query}` : x.req.path,
+    ':authority': x.hostHeader,
+    ':scheme': x.req.scheme,
+    [ENDPOINT_ID_HEADER]: ep.id,
+  };
+  const connTokens = src.connection ? src.connection.join(',').toLowerCase().split(/\s*,\s*/) : null;
+  for (const name in src) {
+    if (HOP_BY_HOP.has(name) || (connTokens && connTokens.includes(name)) || name.startsWith('meshgate-')) continue;
+    const v = src[name];
+    out[name] = v.length === 1 ? v[0] : v;
+  }
+  const xff = src['x-forwarded-for'];
+  out['x-forwarded-for'] = xff ? `${xff.join(', ')}, ${x.conn.clientIp}` : x.conn.clientIp;
+  const xfp = src['x-forwarded-proto'];
+  out['x-forwarded-proto'] = xfp ? `${xfp.join(', ')}, ${x.req.scheme}` : x.req.scheme;
+  out['x-forwarded-host'] = src['x-forwarded-host']?.[0] ?? x.hostHeader;
+  if (x.upgrade) out[UPGRADE_HEADER] = x.upgrade;
+  return out;
+}
+
+export function forwardToAgent(ep: Endpoint, session: AgentSession, x: EdgeExchange): Promise<GatewayResponse> {
+  if (!session.open) return Promise.resolve(gatewayError('MG_AGENT_UNREACHABLE', 'the agent session is closed', true));
+  let stream: http2.ClientHttp2Stream;
+  try {
+    stream = session.h2.request(tunnelRequestHeaders(x, ep), { endStream: !x.hasBody });
+  } catch (e) {
+    return Promise.resolve(gatewayError('MG_AGENT_UNREACHABLE', (e as Error).message, true));
+  }
+  return new Promise<GatewayResponse>((resolve) => {
+    let settled = false;
+    const settle = (r: GatewayResponse) => {
+      if (!settled) {
+        settled = true;
+        resolve(r);
+      }
+    };
+    stream.on('response', (h) => {
+      const status = Number(h[':status']);
+      const headers: OutgoingHttpHeaders = {};
+      for (const k in h) if (k.charCodeAt(0) !== 58) headers[k] = h[k];
+      const upStatus = headers[UPGRADE_STATUS_HEADER];
+      if (upStatus !== undefined) {
+        delete headers[UPGRADE_STATUS_HEADER];
+        if (upStatus === '101') return settle({ status: 101, headers, body: null, upgraded: stream });
+        return settle({ status: Number(upStatus) || status, headers, body: stream });
+      }
+      settle({ status, headers, body: stream, errorCode: headers[ERROR_HEADER] as GatewayResponse['errorCode'] });
+    });
+    // Retrying elsewhere is safe when the agent never got the request (refused stream, dead
+    // session) or, per RFC 9110 §9.2.2, for an idempotent request with no body sent.
+    const retryable = (refused: boolean) => refused || !session.open || (!x.bodyUsed && IDEMPOTENT.has(x.req.method));
+    stream.on('error', (e) => {
+      settle(gatewayError('MG_AGENT_UNREACHABLE', e.message, retryable(false)));
+    });
+    stream.on('close', () => {
+      if (!settled) {
+        const code = stream.rstCode;
+        const refused = code === http2.constants.NGHTTP2_REFUSED_STREAM;
+        settle(gatewayError('MG_AGENT_UNREACHABLE', `tunnel stream closed before a response (code ${code})`, retryable(refused)));
+      }
+    });
+    if (x.hasBody) {
+      x.bodyUsed = true;
+      const body = x.body;
+      if (x.head && x.head.length) stream.write(x.head);
+      body.pipe(stream);
+      // A client that goes away cancels the tunnel stream, which cancels the upstream request.
+      body.once('error', () => stream.close(http2.constants.NGHTTP2_CANCEL));
+      body.once('close', () => {
+        if (!body.readableEnded && !stream.destroyed && !x.upgrade) stream.close(http2.constants.NGHTTP2_CANCEL);
+      });
+    }
+  });
+}

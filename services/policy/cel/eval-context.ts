@@ -1,0 +1,280 @@
+/**
+ * The values CEL expressions see (`req.*`, `res.*`, `conn.*`, `endpoint.*`, `vars.*`, `actions.*`,
+ * `time.*`), built lazily over the gateway's own objects.
+ *
+ * One `EvalContext` is made per phase run. Nothing is copied up front: `req` is a view over
+ * `exchange.req` created the first time an expression reads `req`, so a rule set that only looks at
+ * `req.url.path` never pays for headers, query parsing or time formatting. Views read through to the
+ * live `Exchange`, so a request changed by an action (url-rewrite, add-headers, issue 4) is seen by
+ * later rules without rebuilding anything; derived values (`req.url.query_params`) are cached keyed
+ * on the string they are derived from, so they are recomputed only when that string changed.
+ *
+ * The classes are registered as CEL message types (see environment.ts): that gives compile-time
+ * errors for `req.methodd`, and is faster than passing maps (measured: ~110 ns vs ~140 ns per
+ * expression for the tutorial policy's expressions, context construction included).
+ *
+ * Ints are BigInt, as the CEL library requires.
+ */
+import type { Exchange, HeaderMap, PolicyEndpoint, PolicyResponse } from '../types.js';
+
+const EMPTY_MAP: Readonly<Record<string, unknown>> = Object.freeze({});
+const EMPTY_LIST: readonly string[] = Object.freeze([]);
+
+/** `req.url.*` */
+export class CelUrl {
+  #x: Exchange;
+  #qpSource: string | undefined;
+  #qp: Record<string, string[]> | undefined;
+  constructor(x: Exchange) {
+    this.#x = x;
+  }
+  get path(): string {
+    return this.#x.req.path;
+  }
+  get query(): string {
+    return this.#x.req.query;
+  }
+  get scheme(): string {
+    return this.#x.req.scheme;
+  }
+  get host(): string {
+    return this.#x.req.host;
+  }
+  get port(): bigint {
+    return BigInt(this.#x.req.port);
+  }
+  /** The full URL as the client sent it: `https://api.example.com/foo?x=1` (default port omitted). */
+  get raw(): string {
+    const r = this.#x.req;
+    const defaultPort = r.scheme === 'https' ? 443 : 80;
+    const port = r.port === defaultPort || !r.port ? '' : `:${r.port}`;
+    return `${r.scheme}://${r.host}${port}${r.path}${r.query ? '?' + r.query : ''}`;
+  }
+  /** Query parameters, name → all values in order. Parsed once per distinct query string. */
+  get query_params(): Record<string, string[]> {
+    const q = this.#x.req.query;
+    if (this.#qp !== undefined && this.#qpSource === q) return this.#qp;
+    this.#qpSource = q;
+    return (this.#qp = parseQuery(q));
+  }
+}
+
+/** `req.*` */
+export class CelRequest {
+  #x: Exchange;
+  #url: CelUrl | undefined;
+  constructor(x: Exchange) {
+    this.#x = x;
+  }
+  get method(): string {
+    return this.#x.req.method;
+  }
+  get host(): string {
+    return this.#x.req.host;
+  }
+  get version(): string {
+    return this.#x.req.version;
+  }
+  get url(): CelUrl {
+    return (this.#url ??= new CelUrl(this.#x));
+  }
+  /** The gateway's header map itself (lower-case names → values): no copy. */
+  get headers(): HeaderMap {
+    return this.#x.req.headers;
+  }
+}
+
+/** `res.*` (on_http_response only). */
+export class CelResponse {
+  #r: PolicyResponse;
+  constructor(r: PolicyResponse) {
+    this.#r = r;
+  }
+  get status_code(): bigint {
+    return BigInt(this.#r.status);
+  }
+  get headers(): HeaderMap {
+    return this.#r.headers;
+  }
+}
+
+/** `conn.*` */
+export class CelConnection {
+  #x: Exchange;
+  constructor(x: Exchange) {
+    this.#x = x;
+  }
+  get client_ip(): string {
+    return this.#x.conn.clientIp;
+  }
+  get client_port(): bigint {
+    return BigInt(this.#x.conn.clientPort);
+  }
+  get server_ip(): string {
+    return this.#x.conn.serverIp;
+  }
+  get server_port(): bigint {
+    return BigInt(this.#x.conn.serverPort);
+  }
+  get server_region(): string {
+    return this.#x.conn.serverRegion;
+  }
+}
+
+/** `endpoint.*` */
+export class CelEndpoint {
+  #e: PolicyEndpoint;
+  constructor(e: PolicyEndpoint) {
+    this.#e = e;
+  }
+  get id(): string {
+    return this.#e.id;
+  }
+  get url(): string {
+    return this.#e.url;
+  }
+  get host(): string {
+    return this.#e.host;
+  }
+  get port(): bigint {
+    return BigInt(this.#e.port);
+  }
+  get protocol(): string {
+    return this.#e.protocol;
+  }
+  get binding(): string {
+    return this.#e.binding;
+  }
+  get type(): string {
+    return this.#e.type;
+  }
+  get pooling_enabled(): boolean {
+    return this.#e.poolingEnabled;
+  }
+}
+
+/**
+ * `actions.ngrok.*` and `actions.meshgate.*`: the same map, so policies written for ngrok keep
+ * working. Action results are keyed by the snake_case action name (`forward_internal`).
+ */
+export class CelActions {
+  readonly ngrok: Record<string, unknown>;
+  readonly meshgate: Record<string, unknown>;
+  constructor(results: Record<string, unknown>) {
+    this.ngrok = results;
+    this.meshgate = results;
+  }
+}
+
+/** `time.*`. `time.now` is formatted once per phase run, on first use. */
+export class CelTime {
+  #now: string | undefined;
+  get now(): string {
+    return (this.#now ??= new Date().toISOString());
+  }
+}
+
+/**
+ * The root object handed to every evaluation of one phase run. Created by the run loop, one per
+ * (exchange, endpoint, phase); never shared between requests.
+ */
+export class EvalContext {
+  readonly exchange: Exchange;
+  readonly policyEndpoint: PolicyEndpoint;
+  readonly response: PolicyResponse | undefined;
+  #req: CelRequest | undefined;
+  #res: CelResponse | undefined;
+  #conn: CelConnection | undefined;
+  #endpoint: CelEndpoint | undefined;
+  #time: CelTime | undefined;
+  #vars: Record<string, unknown> | undefined;
+  #results: Record<string, unknown> | undefined;
+  #actions: CelActions | undefined;
+
+  constructor(x: Exchange, endpoint: PolicyEndpoint, response: PolicyResponse | undefined) {
+    this.exchange = x;
+    this.policyEndpoint = endpoint;
+    this.response = response;
+  }
+
+  get req(): CelRequest {
+    return (this.#req ??= new CelRequest(this.exchange));
+  }
+  get res(): CelResponse | undefined {
+    if (this.response === undefined) return undefined;
+    return (this.#res ??= new CelResponse(this.response));
+  }
+  get conn(): CelConnection {
+    return (this.#conn ??= new CelConnection(this.exchange));
+  }
+  get endpoint(): CelEndpoint {
+    return (this.#endpoint ??= new CelEndpoint(this.policyEndpoint));
+  }
+  get time(): CelTime {
+    return (this.#time ??= new CelTime());
+  }
+  get vars(): Record<string, unknown> {
+    return this.#vars ?? EMPTY_MAP;
+  }
+  get actions(): CelActions {
+    return (this.#actions ??= new CelActions(this.results()));
+  }
+
+  /** Sets `vars.<name>` for the rest of this phase (set-vars). */
+  setVar(name: string, value: unknown): void {
+    (this.#vars ??= {})[name] = value;
+  }
+
+  /** Sets `actions.ngrok.<name>` (and `actions.meshgate.<name>`) for the rest of this phase. */
+  setResult(name: string, value: unknown): void {
+    this.results()[name] = value;
+  }
+
+  /** Reads an action result back (tests, `policy test`). */
+  result(name: string): unknown {
+    return this.#results?.[name];
+  }
+
+  private results(): Record<string, unknown> {
+    return (this.#results ??= {});
+  }
+
+  /** Request headers: the value list for a lower-case name, or an empty list. */
+  reqHeader(lowerName: string): readonly string[] {
+    return this.exchange.req.headers[lowerName] ?? EMPTY_LIST;
+  }
+  resHeader(lowerName: string): readonly string[] {
+    return this.response?.headers[lowerName] ?? EMPTY_LIST;
+  }
+  queryParam(name: string): readonly string[] {
+    return this.req.url.query_params[name] ?? EMPTY_LIST;
+  }
+}
+
+/**
+ * The context of the evaluation running right now, read by functions that work on the implicit
+ * current request (`getReqHeader(name)`). Evaluation is synchronous (no async CEL function is
+ * registered), so setting it right before each evaluation is enough: no other request can run in
+ * between. Set only by `CompiledExpression.evaluate`.
+ */
+let current: EvalContext | undefined;
+
+export function setCurrentContext(cx: EvalContext): void {
+  current = cx;
+}
+
+export function currentContext(): EvalContext {
+  if (current === undefined) throw new Error('no request is being evaluated');
+  return current;
+}
+
+function parseQuery(q: string): Record<string, string[]> {
+  const out: Record<string, string[]> = Object.create(null);
+  if (q === '') return out;
+  for (const [k, v] of new URLSearchParams(q)) {
+    const list = out[k];
+    if (list === undefined) out[k] = [v];
+    else list.push(v);
+  }
+  return out;
+}

@@ -1,0 +1,255 @@
+/**
+ * Running a policy against a described request without a gateway: `meshgate policy test` and
+ * the golden policy tests. A fake host answers forward-internal (success, or failure for targets
+ * listed as offline) and a fake upstream answers with a fixed status; the request phase, then the
+ * response phase, run exactly as on the edge, with a trace of matched rules and actions.
+ */
+import { ERRORS } from '../core/errors.js';
+import { PolicyImpl } from './compiled-policy.js';
+import type { CompiledAction, CompiledRule, PhaseTrace } from './run-phase.js';
+import type {
+  Binding,
+  CompiledPolicy,
+  CompileOptions,
+  EndpointType,
+  Exchange,
+  HeaderMap,
+  PolicyEndpoint,
+  PolicyResponse,
+  Protocol,
+  RequestOutcome,
+  RequestPhaseHost,
+  ResponseOutcome,
+} from './types.js';
+
+/** A request as written on the command line: `GET https://api.example.com/foo -H x-api:foo`. */
+export interface RequestSpec {
+  method: string;
+  url: string;
+  /** Lower-case names. */
+  headers: HeaderMap;
+}
+
+export type SpecResult = { ok: true; spec: RequestSpec } | { ok: false; message: string };
+
+const METHOD = /^[A-Z]+$/;
+
+/**
+ * Parses `[METHOD] URL [-H 'name: value']...`. The method defaults to GET; header values may be
+ * written `name:value` or `name: value`; quotes ('…' or "…") group words.
+ */
+export function parseRequestSpec(text: string): SpecResult {
+  const words = splitWords(text);
+  if (!words.ok) return words;
+  const w = words.words;
+  let i = 0;
+  let method = 'GET';
+  if (w.length > 0 && METHOD.test(w[0])) method = w[i++];
+  const url = w[i++];
+  if (url === undefined) return { ok: false, message: `no URL in request '${text}'; expected e.g. 'GET https://api.example.com/foo -H x-api:foo'` };
+  try {
+    const u = new URL(url);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') return { ok: false, message: `request URL '${url}' must be http or https` };
+  } catch {
+    return { ok: false, message: `'${url}' is not a valid URL` };
+  }
+  const headers: HeaderMap = {};
+  while (i < w.length) {
+    const flag = w[i++];
+    if (flag !== '-H' && flag !== '--header') return { ok: false, message: `unexpected '${flag}' in request; headers are given as -H 'name: value'` };
+    const h = w[i++];
+    const colon = h === undefined ? -1 : h.indexOf(':');
+    if (h === undefined || colon <= 0) return { ok: false, message: `-H needs 'name: value', got '${h ?? ''}'` };
+    const name = h.slice(0, colon).trim().toLowerCase();
+    (headers[name] ??= []).push(h.slice(colon + 1).trim());
+  }
+  return { ok: true, spec: { method, url, headers } };
+}
+
+function splitWords(text: string): { ok: true; words: string[] } | { ok: false; message: string } {
+  const words: string[] = [];
+  let cur = '';
+  let inWord = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === "'" || c === '"') {
+      const end = text.indexOf(c, i + 1);
+      if (end < 0) return { ok: false, message: `unterminated ${c} in request '${text}'` };
+      cur += text.slice(i + 1, end);
+      inWord = true;
+      i = end;
+    } else if (/\s/.test(c)) {
+      if (inWord) words.push(cur);
+      cur = '';
+      inWord = false;
+    } else {
+      cur += c;
+      inWord = true;
+    }
+  }
+  if (inWord) words.push(cur);
+  return { ok: true, words };
+}
+
+/** An endpoint described by its URL: protocol from the scheme, binding internal for `*.internal`. */
+export function endpointFromUrl(url: string, type: EndpointType): PolicyEndpoint {
+  const u = new URL(url);
+  const protocol = u.protocol.slice(0, -1) as Protocol;
+  const host = u.hostname.toLowerCase();
+  const binding: Binding = host.endsWith('.internal') ? 'internal' : 'public';
+  const defaultPort = protocol === 'http' ? 80 : 443;
+  const port = u.port ? Number(u.port) : defaultPort;
+  return { id: `ep_${type}_${host}`, url: `${protocol}://${u.host}`, host, port, protocol, binding, type, poolingEnabled: false };
+}
+
+export function compileOptionsFor(endpoint: PolicyEndpoint): CompileOptions {
+  return { endpointType: endpoint.type, protocol: endpoint.protocol, binding: endpoint.binding };
+}
+
+export interface SimulationOptions {
+  /** The endpoint whose policy runs; default: a cloud endpoint at the request's origin. */
+  endpoint?: PolicyEndpoint;
+  /** forward-internal targets that fail (URL or host), as if no endpoint were online there. */
+  offline?: readonly string[];
+  /** What the upstream (or forward-internal target) answers; default 200 with no headers. */
+  upstream?: { status: number; headers?: HeaderMap };
+  clientIp?: string;
+  region?: string;
+}
+
+/** A phase outcome as plain JSON. */
+export type OutcomeJson =
+  | { kind: 'pass' }
+  | { kind: 'forwarded'; url: string }
+  | { kind: 'respond'; status: number; headers: HeaderMap; body: string }
+  | { kind: 'close' }
+  | { kind: 'error'; code: string; message: string };
+
+export interface PhaseReport {
+  /** Rules whose expressions all matched, e.g. `on_http_request[1]` or `on_http_request[1] (api)`. */
+  matched: string[];
+  /** Actions that ran, e.g. `on_http_request[1].actions[0] forward-internal`. */
+  actions: string[];
+  outcome: OutcomeJson;
+}
+
+export interface SimulationResult {
+  on_http_request: PhaseReport;
+  /** Present when the response phase ran (after pass, forwarded or respond). */
+  on_http_response?: PhaseReport;
+  /** What the client gets. */
+  final: { status: number; headers: HeaderMap; body?: string; error?: string } | { close: true };
+}
+
+interface FakeUpstreamResponse {
+  url: string;
+}
+
+/** Runs the request phase, the fake forward/upstream, then the response phase. */
+export async function simulateRequest(policy: CompiledPolicy, spec: RequestSpec, opts: SimulationOptions = {}): Promise<SimulationResult> {
+  const u = new URL(spec.url);
+  const endpoint = opts.endpoint ?? endpointFromUrl(u.origin, 'cloud');
+  const x = exchangeFor(spec, opts);
+  const offline = new Set((opts.offline ?? []).map((s) => s.toLowerCase()));
+  const host: RequestPhaseHost<FakeUpstreamResponse> = {
+    forwardInternal(_x, o) {
+      let targetHost = '';
+      try {
+        targetHost = new URL(o.url).hostname.toLowerCase();
+      } catch {
+        /* validated by the action already */
+      }
+      if (offline.has(o.url.toLowerCase()) || offline.has(targetHost)) {
+        return Promise.resolve({ ok: false, code: 'MG_FORWARD_TARGET_OFFLINE', message: `no endpoint is online for ${o.url}` });
+      }
+      return Promise.resolve({ ok: true, response: { url: o.url } });
+    },
+  };
+
+  const reqTrace = new TraceRecorder();
+  const outcome = await runRequestTraced(policy, x, endpoint, host, reqTrace);
+  const request: PhaseReport = { ...reqTrace.report(), outcome: requestOutcomeJson(outcome) };
+
+  let res: PolicyResponse & { body?: string };
+  switch (outcome.kind) {
+    case 'close':
+      return { on_http_request: request, final: { close: true } };
+    case 'error':
+      return { on_http_request: request, final: { status: ERRORS[outcome.code].http, headers: {}, error: outcome.code } };
+    case 'respond':
+      res = { status: outcome.response.status, headers: outcome.response.headers, body: outcome.response.body };
+      break;
+    default:
+      res = { status: opts.upstream?.status ?? 200, headers: { ...(opts.upstream?.headers ?? {}) } };
+  }
+
+  const resTrace = new TraceRecorder();
+  const after = await runResponseTraced(policy, x, endpoint, res, resTrace);
+  const response: PhaseReport = { ...resTrace.report(), outcome: responseOutcomeJson(after) };
+  let final: SimulationResult['final'];
+  if (after.kind === 'close') final = { close: true };
+  else if (after.kind === 'error') final = { status: ERRORS[after.code].http, headers: {}, error: after.code };
+  else if (after.kind === 'respond') final = { status: after.response.status, headers: after.response.headers, body: after.response.body };
+  else final = res.body === undefined ? { status: res.status, headers: res.headers } : { status: res.status, headers: res.headers, body: res.body };
+  return { on_http_request: request, on_http_response: response, final };
+}
+
+function exchangeFor(spec: RequestSpec, opts: SimulationOptions): Exchange {
+  const u = new URL(spec.url);
+  const scheme = u.protocol === 'http:' ? 'http' : 'https';
+  const port = u.port ? Number(u.port) : scheme === 'http' ? 80 : 443;
+  const headers: HeaderMap = {};
+  for (const [k, v] of Object.entries(spec.headers)) headers[k.toLowerCase()] = [...v];
+  headers.host ??= [u.host];
+  return {
+    id: 'sim',
+    req: { method: spec.method, scheme, host: u.hostname.toLowerCase(), port, path: u.pathname, query: u.search.slice(1), headers, version: '1.1' },
+    conn: {
+      clientIp: opts.clientIp ?? '203.0.113.7',
+      clientPort: 54321,
+      serverIp: '198.51.100.1',
+      serverPort: port,
+      serverRegion: opts.region ?? 'eu',
+      startedAt: new Date(),
+    },
+    depth: 0,
+  };
+}
+
+function runRequestTraced<R>(p: CompiledPolicy, x: Exchange, e: PolicyEndpoint, host: RequestPhaseHost<R>, t: PhaseTrace): Promise<RequestOutcome<R>> {
+  return p instanceof PolicyImpl ? p.traceRequest(x, e, host, t) : p.runRequest(x, e, host);
+}
+
+function runResponseTraced(p: CompiledPolicy, x: Exchange, e: PolicyEndpoint, res: PolicyResponse, t: PhaseTrace): Promise<ResponseOutcome> {
+  return p instanceof PolicyImpl ? p.traceResponse(x, e, res, t) : p.runResponse(x, e, res);
+}
+
+class TraceRecorder implements PhaseTrace {
+  readonly matched: string[] = [];
+  readonly actions: string[] = [];
+  rule(rule: CompiledRule, matched: boolean): void {
+    if (matched) this.matched.push(rule.name === undefined ? rule.path : `${rule.path} (${rule.name})`);
+  }
+  action(a: CompiledAction): void {
+    this.actions.push(`${a.path} ${a.type}`);
+  }
+  report(): { matched: string[]; actions: string[] } {
+    return { matched: this.matched, actions: this.actions };
+  }
+}
+
+function requestOutcomeJson(o: RequestOutcome<FakeUpstreamResponse>): OutcomeJson {
+  if (o.kind === 'forwarded') return { kind: 'forwarded', url: o.response.url };
+  return responseOutcomeJson(o);
+}
+
+function responseOutcomeJson(o: ResponseOutcome): OutcomeJson {
+  switch (o.kind) {
+    case 'respond':
+      return { kind: 'respond', status: o.response.status, headers: o.response.headers, body: o.response.body };
+    case 'error':
+      return { kind: 'error', code: o.code, message: o.message };
+    default:
+      return { kind: o.kind };
+  }
+}

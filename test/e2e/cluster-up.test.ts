@@ -1,0 +1,58 @@
+/**
+ * `meshgate cluster up` (what `make demo` runs): the whole demo comes up from one command,
+ * serves the tutorial's routes, and Ctrl-C stops every process it started.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { send } from '../helpers/gateway.js';
+import { meshgate, stopAll, type Proc } from '../helpers/procs.js';
+
+function childrenOf(pid: number): number[] {
+  try {
+    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+describe('meshgate cluster up (make demo)', function () {
+  this.timeout(60_000);
+  let cluster: Proc;
+  let http: string;
+  after(stopAll);
+
+  it('starts the demo and prints the curl lines to try', async () => {
+    cluster = meshgate('cluster', ['cluster', 'up', '--http-port', '0', '--https-port', '0', '--tunnel-port', '0']);
+    const ready = await cluster.ready(40_000);
+    http = ready.listeners.http;
+    const out = cluster.stdout.join('\n');
+    assert.match(out, /meshgate local cluster is up/);
+    assert.match(out, new RegExp(`curl -H 'Host: api.example.com' http://${http.replace(/\./g, '\\.')}/foo/get`));
+    assert.equal(childrenOf(cluster.pid).length, 7, 'edge, 3 upstreams, 3 agents');
+  });
+
+  it('serves the tutorial routes', async () => {
+    const replicas = new Set<string>();
+    for (let i = 0; i < 30; i++) replicas.add((await send(http, 'api.example.com', '/foo/get')).json().replica);
+    assert.deepEqual([...replicas].sort(), ['foo-1', 'foo-2']);
+    assert.equal((await send(http, 'api.example.com', '/bar/get')).json().replica, 'bar-1');
+    assert.equal((await send(http, 'api.example.com', '/nope')).status, 403);
+    assert.equal((await send(http, 'headers.example.com', '/get', { headers: { 'x-api': 'bar' } })).json().replica, 'bar-1');
+  });
+
+  it('stops every process on Ctrl-C', async () => {
+    const kids = childrenOf(cluster.pid);
+    cluster.kill('SIGINT');
+    const code = await Promise.race([cluster.exited, new Promise((r) => setTimeout(() => r('timeout'), 15_000))]);
+    assert.equal(code, 0);
+    const alive = kids.filter((pid) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    assert.deepEqual(alive, []);
+  });
+});

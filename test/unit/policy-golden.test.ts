@@ -1,0 +1,117 @@
+/**
+ * Runs every golden policy in test/golden/: `NAME.yml` with `NAME.expect.json` beside it.
+ *
+ * expect.json holds either
+ *   - `issues`: the exact validation issues (path, line, message), in order;
+ *   - `issuesMatch`: the same, with `message` a regular expression (for parser wording we do not own);
+ *   - `cases`: requests run with `simulateRequest` (what `meshgate policy test` uses), each with an
+ *     `expect` object that must be a deep subset of the result (arrays compared whole).
+ * `endpoint` (optional) is `{type, url}` of the endpoint the policy is attached to; default a
+ * cloud endpoint at https://api.example.com.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Issue } from '../../services/core/errors.js';
+import {
+  compileOptionsFor,
+  compilePolicy,
+  endpointFromUrl,
+  parseRequestSpec,
+  simulateRequest,
+  type EndpointType,
+  type SimulationOptions,
+} from '../../services/policy/index.js';
+
+/** test/golden in the source tree (tests run from dist/test/unit). */
+const GOLDEN_DIR = fileURLToPath(new URL('../../../test/golden/', import.meta.url));
+
+interface GoldenCase {
+  request: string;
+  offline?: string[];
+  upstream?: { status: number; headers?: Record<string, string[]> };
+  clientIp?: string;
+  region?: string;
+  expect: unknown;
+}
+
+interface Golden {
+  description: string;
+  endpoint?: { type: EndpointType; url: string };
+  issues?: Issue[];
+  issuesMatch?: Issue[];
+  cases?: GoldenCase[];
+}
+
+/** Asserts every key of `expected` is in `actual` with a matching value (arrays: same length). */
+function assertSubset(actual: unknown, expected: unknown, path: string): void {
+  if (Array.isArray(expected)) {
+    assert.ok(Array.isArray(actual), `${path}: expected a list, got ${JSON.stringify(actual)}`);
+    assert.equal(actual.length, expected.length, `${path}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
+    expected.forEach((e, i) => assertSubset(actual[i], e, `${path}[${i}]`));
+  } else if (typeof expected === 'object' && expected !== null) {
+    assert.ok(typeof actual === 'object' && actual !== null, `${path}: expected an object, got ${JSON.stringify(actual)}`);
+    for (const [k, v] of Object.entries(expected)) assertSubset((actual as Record<string, unknown>)[k], v, `${path}.${k}`);
+  } else {
+    assert.deepEqual(actual, expected, `${path}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
+  }
+}
+
+const files = readdirSync(GOLDEN_DIR)
+  .filter((f) => /\.(ya?ml|json)$/.test(f) && !f.endsWith('.expect.json'))
+  .sort();
+
+describe('golden Traffic Policies (test/golden)', () => {
+  it('has at least 15 golden policies, each with an expectation file', () => {
+    assert.ok(files.length >= 15, `only ${files.length} golden policies`);
+    const names = new Set(readdirSync(GOLDEN_DIR));
+    for (const f of files) assert.ok(names.has(f.replace(/\.(ya?ml|json)$/, '.expect.json')), `${f} has no .expect.json`);
+  });
+
+  for (const file of files) {
+    const name = file.replace(/\.(ya?ml|json)$/, '');
+    const golden = JSON.parse(readFileSync(GOLDEN_DIR + name + '.expect.json', 'utf8')) as Golden;
+    const source = readFileSync(GOLDEN_DIR + file, 'utf8');
+    const endpoint = endpointFromUrl(golden.endpoint?.url ?? 'https://api.example.com', golden.endpoint?.type ?? 'cloud');
+
+    describe(`${file}: ${golden.description}`, () => {
+      const result = compilePolicy(source, compileOptionsFor(endpoint));
+
+      if (golden.issues || golden.issuesMatch) {
+        it('is refused with exactly the expected issues', () => {
+          assert.equal(result.ok, false, 'the policy compiled');
+          if (result.ok) return;
+          if (golden.issues) {
+            assert.deepEqual(result.issues, golden.issues);
+          } else {
+            const want = golden.issuesMatch ?? [];
+            assert.equal(result.issues.length, want.length, JSON.stringify(result.issues));
+            want.forEach((w, i) => {
+              assert.equal(result.issues[i].path, w.path);
+              assert.equal(result.issues[i].line, w.line);
+              assert.match(result.issues[i].message, new RegExp(w.message));
+            });
+          }
+        });
+        return;
+      }
+
+      it('compiles', () => {
+        assert.ok(result.ok, result.ok ? '' : JSON.stringify(result.issues, null, 2));
+      });
+
+      (golden.cases ?? []).forEach((c, i) => {
+        it(`case ${i}: ${c.request}${c.offline ? ` (offline: ${c.offline.join(', ')})` : ''}`, async () => {
+          assert.ok(result.ok, 'the policy did not compile');
+          if (!result.ok) return;
+          const spec = parseRequestSpec(c.request);
+          assert.ok(spec.ok, spec.ok ? '' : spec.message);
+          if (!spec.ok) return;
+          const opts: SimulationOptions = { endpoint, offline: c.offline, upstream: c.upstream, clientIp: c.clientIp, region: c.region };
+          const got = await simulateRequest(result.policy, spec.spec, opts);
+          assertSubset(got, c.expect, 'result');
+        });
+      });
+    });
+  }
+});
