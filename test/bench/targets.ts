@@ -15,7 +15,7 @@ import { Proc } from './procs.js';
 /** Repository root (this file runs as dist/test/bench/targets.js). */
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
-export const TARGET_NAMES = ['nginx', 'meshgate', 'undici'] as const;
+export const TARGET_NAMES = ['nginx', 'meshgate', 'meshgate-split', 'undici'] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
 
 export interface Target {
@@ -33,6 +33,8 @@ export interface TargetContext {
   upstreamPort: number;
   /** CPU list the proxy processes are pinned to. */
   cpus: string;
+  /** CPU list of the load side (wrk, upstream); `meshgate-split` puts its agent there. */
+  loadCpus: string;
 }
 
 const READY_TIMEOUT_MS = 20_000;
@@ -76,7 +78,12 @@ function meshgate(name: string, args: string[], cpus: string): Proc {
   return new Proc(name, process.execPath, [join(ROOT, 'bin', 'meshgate'), ...args, '--log-level', 'warn'], { cpus, cwd: ROOT });
 }
 
-async function startMeshgate(ctx: TargetContext): Promise<Target> {
+/**
+ * `meshgate`: edge and agent share the proxy core (the whole path gets the one core nginx gets).
+ * `meshgate-split`: the edge alone on the proxy core, the agent beside wrk and the upstream, as
+ * in a deployment where agents run next to their services: the edge's own cost, undisturbed.
+ */
+async function startMeshgate(ctx: TargetContext, split = false): Promise<Target> {
   if (!existsSync(join(ROOT, 'dist', 'services', 'cli', 'commands', 'edge.js'))) {
     throw new Error('meshgate is not built (dist/services/cli/commands/edge.js missing): run `make build`, or set BENCH_TARGETS=nginx,undici');
   }
@@ -90,10 +97,10 @@ async function startMeshgate(ctx: TargetContext): Promise<Target> {
   const agent = meshgate('meshgate-agent', [
     'agent', 'http', `http://127.0.0.1:${ctx.upstreamPort}`,
     '--url', 'https://up.internal', '--edge', listeners.tunnel, '--authtoken', 'tok_bench',
-  ], ctx.cpus);
+  ], split ? ctx.loadCpus : ctx.cpus);
   await waitReady(agent);
   return {
-    name: 'meshgate',
+    name: split ? 'meshgate-split' : 'meshgate',
     url: `http://${listeners.http}/`,
     headers: [`Host: ${MESHGATE_HOST}`],
     procs: [{ role: 'edge', proc: edge }, { role: 'agent', proc: agent }],
@@ -134,7 +141,7 @@ export function checkTarget(t: Target): Promise<void> {
 
 /** Starts one target and checks that it proxies. */
 export async function startTarget(name: TargetName, ctx: TargetContext): Promise<Target> {
-  const start = { nginx: startNginx, meshgate: startMeshgate, undici: startUndici }[name];
+  const start = { nginx: startNginx, meshgate: startMeshgate, 'meshgate-split': (c: TargetContext) => startMeshgate(c, true), undici: startUndici }[name];
   const t = await start(ctx);
   await checkTarget(t);
   return t;

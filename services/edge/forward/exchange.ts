@@ -3,10 +3,11 @@ import type { Http2ServerRequest } from 'node:http2';
 import type { Duplex, Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { randomBytes } from 'node:crypto';
-import type { Exchange, HeaderMap } from '../../policy/types.js';
+import type { Exchange, HeaderMap, PolicyRequest } from '../../policy/types.js';
 
 /** The edge's per-request state: the policy's Exchange plus what forwarding needs. */
 export interface EdgeExchange extends Exchange {
+  req: EdgeRequest;
   /** Host header exactly as the client sent it (with port), for X-Forwarded-Host and the upstream. */
   readonly hostHeader: string;
   /** Account of the public endpoint that received the request. */
@@ -43,6 +44,36 @@ export function headerMapOf(raw: readonly string[]): HeaderMap {
   return h;
 }
 
+/**
+ * The request as the policy sees it. The header map is built on first use: a policy that
+ * routes by path never pays for it, and forwarding then copies the raw headers directly.
+ */
+export class EdgeRequest implements PolicyRequest {
+  private map: HeaderMap | undefined;
+  constructor(
+    public method: string,
+    public scheme: 'http' | 'https',
+    public host: string,
+    public port: number,
+    public path: string,
+    public query: string,
+    public version: string,
+    /** Raw headers as received (name, value, name, value, ...). */
+    readonly rawHeaders: readonly string[],
+  ) {}
+
+  get headers(): HeaderMap {
+    return (this.map ??= headerMapOf(this.rawHeaders));
+  }
+  set headers(h: HeaderMap) {
+    this.map = h;
+  }
+  /** True until someone read or replaced the header map; then the map is authoritative. */
+  get headersUntouched(): boolean {
+    return this.map === undefined;
+  }
+}
+
 export interface IngressInfo {
   scheme: 'http' | 'https';
   region: string;
@@ -61,24 +92,23 @@ export function exchangeFromRequest(
   const q = rawUrl.indexOf('?');
   const sock = req.socket as TLSSocket;
   const h2 = (req as Http2ServerRequest).stream !== undefined;
-  const headers = headerMapOf(req.rawHeaders);
   const hasBody = upgrade
     ? true
     : h2
       ? !(req as Http2ServerRequest).stream.endAfterHeaders
-      : headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && headers['content-length'][0] !== '0');
+      : req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
   return {
     id: newRequestId(),
-    req: {
-      method: req.method ?? 'GET',
-      scheme: info.scheme,
+    req: new EdgeRequest(
+      req.method ?? 'GET',
+      info.scheme,
       host,
-      port: Number(portOf(hostHeader)) || (info.scheme === 'https' ? 443 : 80),
-      path: q === -1 ? rawUrl : rawUrl.slice(0, q),
-      query: q === -1 ? '' : rawUrl.slice(q + 1),
-      headers,
-      version: h2 ? '2.0' : req.httpVersion,
-    },
+      Number(portOf(hostHeader)) || (info.scheme === 'https' ? 443 : 80),
+      q === -1 ? rawUrl : rawUrl.slice(0, q),
+      q === -1 ? '' : rawUrl.slice(q + 1),
+      h2 ? '2.0' : req.httpVersion,
+      req.rawHeaders,
+    ),
     conn: {
       clientIp: normalizeIp(sock?.remoteAddress ?? ''),
       clientPort: sock?.remotePort ?? 0,

@@ -9,7 +9,7 @@
  */
 import type { OutgoingHttpHeaders } from 'node:http';
 import { ERRORS, isMeshgateError, type ErrorCode } from '../../core/errors.js';
-import { parseEndpointUrl } from '../../core/endpoint-url.js';
+import { parseEndpointUrl, type EndpointUrl } from '../../core/endpoint-url.js';
 import type { Logger } from '../../core/log.js';
 import type { ForwardInternalOptions, ForwardResult, HeaderMap, RequestPhaseHost, SyntheticResponse } from '../../policy/types.js';
 import type { Endpoint } from '../endpoints/endpoint.js';
@@ -35,7 +35,12 @@ const FORWARD_FAILURES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'MG_UPSTREAM_TIMEOUT',
 ]);
 
+/** Parsed forward-internal URLs kept (most policies forward to a handful of static URLs). */
+const TARGET_CACHE_SIZE = 1024;
+
 export class Pipeline implements RequestPhaseHost<GatewayResponse> {
+  private readonly targets = new Map<string, EndpointUrl>();
+
   constructor(
     private readonly registry: EndpointRegistry,
     private readonly sessionOf: (ep: Endpoint) => AgentSession | undefined,
@@ -51,11 +56,15 @@ export class Pipeline implements RequestPhaseHost<GatewayResponse> {
   /** forward-internal, called by the policy engine. Never throws. */
   async forwardInternal(ex: import('../../policy/types.js').Exchange, opts: ForwardInternalOptions): Promise<ForwardResult<GatewayResponse>> {
     const x = ex as EdgeExchange;
-    let target;
-    try {
-      target = parseEndpointUrl(opts.url, 'forward-internal.url');
-    } catch (e) {
-      return { ok: false, code: 'MG_FORWARD_NOT_INTERNAL', message: isMeshgateError(e) ? e.message : String(e) };
+    let target = this.targets.get(opts.url);
+    if (target === undefined) {
+      try {
+        target = parseEndpointUrl(opts.url, 'forward-internal.url');
+      } catch (e) {
+        return { ok: false, code: 'MG_FORWARD_NOT_INTERNAL', message: isMeshgateError(e) ? e.message : String(e) };
+      }
+      if (this.targets.size >= TARGET_CACHE_SIZE) this.targets.clear();
+      this.targets.set(opts.url, target);
     }
     if (target.binding !== 'internal') {
       return { ok: false, code: 'MG_FORWARD_NOT_INTERNAL', message: `${target.url} is not an internal (.internal) URL` };

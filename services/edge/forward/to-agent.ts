@@ -23,7 +23,6 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
 
 /** Builds the HTTP/2 request head for the agent: hop-by-hop headers removed, X-Forwarded-* added. */
 export function tunnelRequestHeaders(x: EdgeExchange, ep: Endpoint): OutgoingHttpHeaders {
-  const src: HeaderMap = x.req.headers;
   const out: OutgoingHttpHeaders = {
     ':method': x.req.method,
     ':path': x.req.query ? `${x.req.path}?${x.req.query}` : x.req.path,
@@ -31,12 +30,7 @@ export function tunnelRequestHeaders(x: EdgeExchange, ep: Endpoint): OutgoingHtt
     ':scheme': x.req.scheme,
     [ENDPOINT_ID_HEADER]: ep.id,
   };
-  const connTokens = src.connection ? src.connection.join(',').toLowerCase().split(/\s*,\s*/) : null;
-  for (const name in src) {
-    if (HOP_BY_HOP.has(name) || (connTokens && connTokens.includes(name)) || name.startsWith('meshgate-')) continue;
-    const v = src[name];
-    out[name] = v.length === 1 ? v[0] : v;
-  }
+  const src: HeaderMap = x.req.headersUntouched ? copyRaw(x.req.rawHeaders, out) : copyMap(x.req.headers, out);
   const xff = src['x-forwarded-for'];
   out['x-forwarded-for'] = xff ? `${xff.join(', ')}, ${x.conn.clientIp}` : x.conn.clientIp;
   const xfp = src['x-forwarded-proto'];
@@ -44,6 +38,47 @@ export function tunnelRequestHeaders(x: EdgeExchange, ep: Endpoint): OutgoingHtt
   out['x-forwarded-host'] = src['x-forwarded-host']?.[0] ?? x.hostHeader;
   if (x.upgrade) out[UPGRADE_HEADER] = x.upgrade;
   return out;
+}
+
+function skip(name: string, connTokens: readonly string[] | null): boolean {
+  return name.charCodeAt(0) === 58 /* HTTP/2 pseudo-header */ || HOP_BY_HOP.has(name) || (connTokens !== null && connTokens.includes(name)) || name.startsWith('meshgate-');
+}
+
+function tokens(v: readonly string[] | string | undefined): string[] | null {
+  if (v === undefined) return null;
+  return (typeof v === 'string' ? v : v.join(',')).toLowerCase().split(/\s*,\s*/);
+}
+
+/** Copies forwardable headers from a header map; returns the map (for X-Forwarded-*). */
+function copyMap(src: HeaderMap, out: OutgoingHttpHeaders): HeaderMap {
+  const conn = tokens(src.connection);
+  for (const name in src) {
+    if (skip(name, conn)) continue;
+    const v = src[name];
+    out[name] = v.length === 1 ? v[0] : v;
+  }
+  return src;
+}
+
+/**
+ * Copies forwardable headers straight from raw headers (no header map built). Returns the
+ * X-Forwarded-* values seen, as a small map.
+ */
+function copyRaw(raw: readonly string[], out: OutgoingHttpHeaders): HeaderMap {
+  let conn: string[] | null = null;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i].length === 10 && raw[i].toLowerCase() === 'connection') conn = tokens(raw[i + 1]);
+  }
+  const fwd: HeaderMap = {};
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i].toLowerCase();
+    if (skip(name, conn)) continue;
+    const value = raw[i + 1];
+    if (name.startsWith('x-forwarded-')) (fwd[name] ??= []).push(value);
+    const prev = out[name];
+    out[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev as string, value];
+  }
+  return fwd;
 }
 
 export function forwardToAgent(ep: Endpoint, session: AgentSession, x: EdgeExchange): Promise<GatewayResponse> {
@@ -64,8 +99,9 @@ export function forwardToAgent(ep: Endpoint, session: AgentSession, x: EdgeExcha
     };
     stream.on('response', (h) => {
       const status = Number(h[':status']);
-      const headers: OutgoingHttpHeaders = {};
-      for (const k in h) if (k.charCodeAt(0) !== 58) headers[k] = h[k];
+      // Node hands us a fresh object: drop the pseudo-header and use it as the response head.
+      delete h[':status'];
+      const headers = h as OutgoingHttpHeaders;
       const upStatus = headers[UPGRADE_STATUS_HEADER];
       if (upStatus !== undefined) {
         delete headers[UPGRADE_STATUS_HEADER];

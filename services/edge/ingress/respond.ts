@@ -37,9 +37,13 @@ export function writeResponse(res: ServerResponse | Http2ServerResponse, g: Gate
   } else if (typeof body === 'string') {
     res.end(body);
   } else {
-    body.on('error', () => destroyClient(res));
-    body.on('aborted', () => destroyClient(res));
-    (res as NodeJS.EventEmitter).on('close', () => {
+    // The body's producer (to-agent.ts) already listens for 'error'. A body that closes before
+    // its end (upstream reset, agent gone) must not look complete to the client; a client that
+    // goes away cancels the body (and with it the upstream request).
+    body.once('close', () => {
+      if (!body.readableEnded) destroyClient(res);
+    });
+    (res as NodeJS.EventEmitter).once('close', () => {
       if (!body.readableEnded) body.destroy();
     });
     body.pipe(res as NodeJS.WritableStream);
