@@ -18,6 +18,13 @@ cloud_endpoints:
     traffic_policy: |
       on_http_request:
         - actions: [{type: forward-internal, config: {url: "https://foo.internal"}}]
+  - account: acme
+    url: http://broken.example.com
+    traffic_policy: |
+      on_http_request:
+        - expressions: ["req.headers['x-missing'][0] == 'yes'"]
+          actions: [{type: custom-response, config: {body: "unreachable"}}]
+        - actions: [{type: forward-internal, config: {url: "https://foo.internal"}}]
 `;
 
 describe('bad input: clear errors, and the edge keeps serving', function () {
@@ -107,6 +114,29 @@ describe('bad input: clear errors, and the edge keeps serving', function () {
     assert.match(r.stderr, /listen\.http \(line 3\): 'nowhere' is not host:port/);
     assert.match(r.stderr, /listen\.tunel \(line 4\): unknown field/);
     assert.match(r.stderr, /cloud_endpoints\[0\]\.account \(line 8\): unknown account 'nobody'/);
+  });
+
+  it('answers MG_POLICY_RUNTIME_ERROR when a policy expression fails at run time', async () => {
+    const r = await send(edge.http, 'broken.example.com', '/get');
+    assert.equal(r.status, 500);
+    assert.equal(r.headers['meshgate-error-code'], 'MG_POLICY_RUNTIME_ERROR');
+    assert.match(JSON.parse(r.text).error.message, /on_http_request\[0\]\.expressions\[0\]/);
+    const ok = await send(edge.http, 'broken.example.com', '/get', { headers: { 'x-missing': 'yes' } });
+    assert.equal(ok.text, 'unreachable', 'the same policy still works when the header is there');
+  });
+
+  it('answers MG_UPSTREAM_CONNECT_FAILED when the agent cannot reach its upstream', async () => {
+    const dead = await new Promise<number>((resolve) => {
+      const s = net.createServer().listen(0, '127.0.0.1', () => {
+        const port = (s.address() as net.AddressInfo).port;
+        s.close(() => resolve(port));
+      });
+    });
+    await startAgent('agent-dead', { upstreamPort: dead, url: 'http://dead.acme.test', edge, authtoken: 'tok_acme' });
+    const r = await send(edge.http, 'dead.acme.test', '/get');
+    assert.equal(r.status, 502);
+    assert.equal(r.headers['meshgate-error-code'], 'MG_UPSTREAM_CONNECT_FAILED');
+    assert.match(JSON.parse(r.text).error.message, /ECONNREFUSED/);
   });
 
   it('survives garbage on the tunnel port and answers garbage HTTP with 400', async () => {
