@@ -16,6 +16,7 @@
  *       metadata: ...             # optional
  */
 import { readFileSync } from 'node:fs';
+import { checkUrlFields, readPolicyFields } from '../core/endpoint-fields.js';
 import { dirname, resolve } from 'node:path';
 import { Checker, parseHostPort, parseYamlSource, type Path } from '../core/config.js';
 import { MeshgateError, isMeshgateError } from '../core/errors.js';
@@ -73,16 +74,7 @@ export function loadAgentConfig(file: string): AgentFileConfig {
     const p: Path = ['endpoints', i];
     const o = c.object(e, p, ['name', 'url', 'upstream', 'pooling_enabled', 'traffic_policy', 'traffic_policy_file', 'binding', 'description', 'metadata']);
     if (!o) return;
-    const url = c.string(o.url, [...p, 'url'], { required: true, nonEmpty: true });
-    const binding = c.string(o.binding, [...p, 'binding'], { nonEmpty: true }) ?? '';
-    if (url !== undefined) {
-      try {
-        checkEndpointUrl(url, 'url', binding);
-      } catch (err) {
-        if (!isMeshgateError(err)) throw err;
-        c.add([...p, err.code === 'MG_BINDING_INVALID' ? 'binding' : 'url'], err.detail ?? err.message);
-      }
-    }
+    const { url, binding = '' } = checkUrlFields(c, o, p);
     let upstreamRaw: unknown = o.upstream;
     let upPath: Path = [...p, 'upstream'];
     if (upstreamRaw && typeof upstreamRaw === 'object' && !Array.isArray(upstreamRaw)) {
@@ -101,20 +93,7 @@ export function loadAgentConfig(file: string): AgentFileConfig {
         c.add(upPath, err.detail ?? err.message);
       }
     }
-    let trafficPolicy = '';
-    if (o.traffic_policy !== undefined && o.traffic_policy_file !== undefined) c.add([...p, 'traffic_policy_file'], 'give traffic_policy or traffic_policy_file, not both');
-    else if (o.traffic_policy_file !== undefined) {
-      const f = c.string(o.traffic_policy_file, [...p, 'traffic_policy_file'], { nonEmpty: true });
-      if (f !== undefined) {
-        try {
-          trafficPolicy = readFileSync(resolve(base, f), 'utf8');
-        } catch (err) {
-          c.add([...p, 'traffic_policy_file'], `cannot read '${f}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-        }
-      }
-    } else if (o.traffic_policy !== undefined && o.traffic_policy !== null) {
-      trafficPolicy = typeof o.traffic_policy === 'string' ? o.traffic_policy : JSON.stringify(o.traffic_policy);
-    }
+    const trafficPolicy = readPolicyFields(c, o, p, base) ?? '';
     const spec: AgentEndpointSpec = {
       name: c.string(o.name, [...p, 'name'], { nonEmpty: true }) ?? url ?? `endpoint-${i}`,
       url: url ?? '',

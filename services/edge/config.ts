@@ -6,8 +6,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Checker, deepFreeze, parseHostPort, parseYamlSource, type Path } from '../core/config.js';
-import { MeshgateError, isMeshgateError, type Issue } from '../core/errors.js';
-import { parseEndpointUrl } from '../core/endpoint-url.js';
+import { MeshgateError, type Issue } from '../core/errors.js';
+import { checkUrlFields, readPolicyFields } from '../core/endpoint-fields.js';
 
 export interface ListenAddr {
   host: string;
@@ -26,8 +26,6 @@ export interface CloudEndpointConfig {
   poolingEnabled: boolean;
   /** Policy source text (inline, or read from traffic_policy_file). */
   trafficPolicy: string;
-  /** Where the policy came from, for error messages. */
-  policySource: string;
   description: string;
   metadata: string;
   /** Path of this entry in edge.yaml, e.g. `cloud_endpoints[0]`. */
@@ -144,37 +142,13 @@ export function parseEdgeConfig(text: string, baseDir: string, flags: EdgeFlagOv
     if (account !== undefined && !accounts.some((a) => a.name === account)) {
       c.add([...p, 'account'], `unknown account '${account}'; declare it under accounts:`);
     }
-    const url = c.string(o.url, [...p, 'url'], { required: true, nonEmpty: true });
-    const binding = c.string(o.binding, [...p, 'binding'], { nonEmpty: true });
-    if (url !== undefined) {
-      try {
-        parseEndpointUrl(url, 'url', binding);
-      } catch (err) {
-        if (!isMeshgateError(err)) throw err;
-        c.add([...p, err.code === 'MG_BINDING_INVALID' ? 'binding' : 'url'], err.detail ?? err.message);
-      }
-    }
+    const { url } = checkUrlFields(c, o, p);
     const poolingEnabled = c.bool(o.pooling_enabled, [...p, 'pooling_enabled'], false);
-    let trafficPolicy: string | undefined;
-    let policySource = `${name}: cloud_endpoints[${i}].traffic_policy`;
-    if (o.traffic_policy !== undefined && o.traffic_policy_file !== undefined) {
-      c.add([...p, 'traffic_policy_file'], 'give traffic_policy or traffic_policy_file, not both');
-    } else if (o.traffic_policy_file !== undefined) {
-      const f = c.string(o.traffic_policy_file, [...p, 'traffic_policy_file'], { nonEmpty: true });
-      if (f !== undefined) {
-        trafficPolicy = readRelative(c, baseDir, f, [...p, 'traffic_policy_file']);
-        policySource = f;
-      }
-    } else if (typeof o.traffic_policy === 'object' && o.traffic_policy !== null) {
-      trafficPolicy = JSON.stringify(o.traffic_policy);
-    } else {
-      trafficPolicy = c.string(o.traffic_policy, [...p, 'traffic_policy'], { nonEmpty: true });
-      if (o.traffic_policy === undefined) c.add([...p, 'traffic_policy'], 'is required: a cloud endpoint has no upstream, its policy must end in a terminating action');
-    }
+    const trafficPolicy = readPolicyFields(c, o, p, baseDir, 'a cloud endpoint has no upstream, its policy must end in a terminating action');
     const description = c.string(o.description, [...p, 'description']) ?? '';
     const metadata = c.string(o.metadata, [...p, 'metadata']) ?? '';
     if (account !== undefined && url !== undefined && trafficPolicy !== undefined) {
-      cloudEndpoints.push({ account, url, poolingEnabled, trafficPolicy, policySource, description, metadata, path: `cloud_endpoints[${i}]` });
+      cloudEndpoints.push({ account, url, poolingEnabled, trafficPolicy, description, metadata, path: `cloud_endpoints[${i}]` });
     }
   });
 

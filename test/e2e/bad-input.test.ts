@@ -5,19 +5,10 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { join } from 'node:path';
-import { send, startAgent, startEdge, startUpstream, type EdgeHandle } from '../helpers/gateway.js';
+import { send, startAgent, startEdge, startUpstream, type EdgeHandle, forwardingEdgeYaml } from '../helpers/gateway.js';
 import { meshgateRun, stopAll, tempFiles } from '../helpers/procs.js';
 
-const EDGE = `
-region: eu
-listen: {http: "127.0.0.1:0", tunnel: "127.0.0.1:0"}
-accounts: [{name: acme, authtokens: [tok_acme]}]
-cloud_endpoints:
-  - account: acme
-    url: http://api.example.com
-    traffic_policy: |
-      on_http_request:
-        - actions: [{type: forward-internal, config: {url: "https://foo.internal"}}]
+const EDGE = forwardingEdgeYaml('https://foo.internal', `
   - account: acme
     url: http://broken.example.com
     traffic_policy: |
@@ -25,7 +16,7 @@ cloud_endpoints:
         - expressions: ["req.headers['x-missing'][0] == 'yes'"]
           actions: [{type: custom-response, config: {body: "unreachable"}}]
         - actions: [{type: forward-internal, config: {url: "https://foo.internal"}}]
-`;
+`);
 
 describe('bad input: clear errors, and the edge keeps serving', function () {
   this.timeout(90_000);

@@ -4,20 +4,10 @@
  * on the dead agent may fail.
  */
 import assert from 'node:assert/strict';
-import { send, startAgent, startEdge, startUpstream, type EdgeHandle } from '../helpers/gateway.js';
+import { send, startAgent, startEdge, startUpstream, type EdgeHandle, forwardingEdgeYaml } from '../helpers/gateway.js';
 import { stopAll, type Proc } from '../helpers/procs.js';
 
-const EDGE = `
-region: eu
-listen: {http: "127.0.0.1:0", tunnel: "127.0.0.1:0"}
-accounts: [{name: acme, authtokens: [tok_acme]}]
-cloud_endpoints:
-  - account: acme
-    url: http://api.example.com
-    traffic_policy: |
-      on_http_request:
-        - actions: [{type: forward-internal, config: {url: "https://foo.internal"}}]
-`;
+const EDGE = forwardingEdgeYaml('https://foo.internal');
 
 describe('failover when a pool member dies', function () {
   this.timeout(60_000);

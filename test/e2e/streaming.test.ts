@@ -8,20 +8,10 @@ import { createHash } from 'node:crypto';
 import { Readable, Transform } from 'node:stream';
 import { request } from 'undici';
 import { wsConnect } from '../helpers/ws-client.js';
-import { client, startAgent, startEdge, startUpstream, type EdgeHandle } from '../helpers/gateway.js';
+import { client, startAgent, startEdge, startUpstream, type EdgeHandle, forwardingEdgeYaml } from '../helpers/gateway.js';
 import { rssKiB, stopAll, type Proc } from '../helpers/procs.js';
 
-const EDGE = `
-region: eu
-listen: {http: "127.0.0.1:0", tunnel: "127.0.0.1:0"}
-accounts: [{name: acme, authtokens: [tok_acme]}]
-cloud_endpoints:
-  - account: acme
-    url: http://api.example.com
-    traffic_policy: |
-      on_http_request:
-        - actions: [{type: forward-internal, config: {url: "https://big.internal"}}]
-`;
+const EDGE = forwardingEdgeYaml('https://big.internal');
 const MiB = 1024 * 1024;
 /**
  * Most RSS growth (MiB) allowed in edge or agent while a body crosses them. Streaming keeps

@@ -68,3 +68,22 @@ export async function send(addr: string, host: string, path = '/', init: { metho
   const text = await res.body.text();
   return { status: res.statusCode, headers: res.headers, text, json: () => JSON.parse(text) };
 }
+
+/**
+ * edge.yaml for the common test shape: account `acme` (authtoken `tok_acme`), loopback listeners
+ * on free ports, and a cloud endpoint `http://api.example.com` that forwards everything to
+ * `target`. `extraEndpoints` is appended under cloud_endpoints (YAML list items).
+ */
+export function forwardingEdgeYaml(target: string, extraEndpoints = ''): string {
+  return `
+region: eu
+listen: {http: "127.0.0.1:0", tunnel: "127.0.0.1:0"}
+accounts: [{name: acme, authtokens: [tok_acme]}]
+cloud_endpoints:
+  - account: acme
+    url: http://api.example.com
+    traffic_policy: |
+      on_http_request:
+        - actions: [{type: forward-internal, config: {url: "${target}"}}]
+${extraEndpoints}`;
+}
