@@ -84,23 +84,25 @@ export class Pipeline implements RequestPhaseHost<GatewayResponse> {
     return { ok: true, response: r };
   }
 
-  private async servePool(pool: Pool, x: EdgeExchange): Promise<GatewayResponse> {
-    let tried: Set<string> | undefined;
-    let last: GatewayResponse | undefined;
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+  /** Runs one member of the pool; only a failure that never reached an agent tries another. */
+  private servePool(pool: Pool, x: EdgeExchange): Promise<GatewayResponse> {
+    const ep = selectMember(pool.members);
+    if (!ep) return Promise.resolve(gatewayError('MG_FORWARD_TARGET_OFFLINE', 'every member of the pool went offline'));
+    return this.runEndpoint(ep, x).then((r) => (r.retryable ? this.retry(pool, x, new Set([ep.id]), r) : r));
+  }
+
+  private async retry(pool: Pool, x: EdgeExchange, tried: Set<string>, last: GatewayResponse): Promise<GatewayResponse> {
+    for (let attempt = 1; attempt < MAX_ATTEMPTS; attempt++) {
+      this.log.debug('retrying on another pool member', { reqId: x.id, code: last.errorCode });
       const ep = selectMember(pool.members, tried);
       if (!ep) break;
       const r = await this.runEndpoint(ep, x);
       if (!r.retryable) return r;
-      this.log.debug('retrying on another pool member', { reqId: x.id, endpoint: ep.id, code: r.errorCode });
-      (tried ??= new Set()).add(ep.id);
+      tried.add(ep.id);
       last = r;
     }
-    if (last) {
-      last.retryable = false;
-      return last;
-    }
-    return gatewayError('MG_FORWARD_TARGET_OFFLINE', 'every member of the pool went offline');
+    last.retryable = false;
+    return last;
   }
 
   private async runEndpoint(ep: Endpoint, x: EdgeExchange): Promise<GatewayResponse> {

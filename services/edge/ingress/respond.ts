@@ -5,7 +5,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { Http2ServerResponse } from 'node:http2';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable, Writable } from 'node:stream';
 import { STATUS_CODES } from 'node:http';
 import type { GatewayResponse } from '../forward/gateway-response.js';
 
@@ -37,17 +37,31 @@ export function writeResponse(res: ServerResponse | Http2ServerResponse, g: Gate
   } else if (typeof body === 'string') {
     res.end(body);
   } else {
-    // The body's producer (to-agent.ts) already listens for 'error'. A body that closes before
-    // its end (upstream reset, agent gone) must not look complete to the client; a client that
-    // goes away cancels the body (and with it the upstream request).
-    body.once('close', () => {
-      if (!body.readableEnded) destroyClient(res);
-    });
-    (res as NodeJS.EventEmitter).once('close', () => {
-      if (!body.readableEnded) body.destroy();
-    });
-    body.pipe(res as NodeJS.WritableStream);
+    forwardBody(body, res);
   }
+}
+
+/**
+ * Streams an upstream body into the client response with backpressure — what `pipe` does, with
+ * fewer listeners (this runs once per proxied request). The producer (to-agent.ts) already
+ * listens for 'error'. A body that closes before its end (upstream reset, agent gone) must not
+ * look complete to the client; a client that goes away cancels the body and so the upstream.
+ */
+function forwardBody(body: Readable, res: ServerResponse | Http2ServerResponse): void {
+  const out = res as unknown as Writable;
+  body.on('data', (chunk: Buffer) => {
+    if (!out.write(chunk)) {
+      body.pause();
+      out.once('drain', () => body.resume());
+    }
+  });
+  body.once('end', () => out.end());
+  body.once('close', () => {
+    if (!body.readableEnded) destroyClient(res);
+  });
+  out.once('close', () => {
+    if (!body.readableEnded) body.destroy();
+  });
 }
 
 function destroyClient(res: ServerResponse | Http2ServerResponse): void {
