@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { Checker, deepFreeze, parseHostPort, parseYamlSource, type Path } from '../core/config.js';
 import { MeshgateError, type Issue } from '../core/errors.js';
 import { checkUrlFields, readPolicyFields } from '../core/endpoint-fields.js';
+import { isProfileName, type ProfileName } from '../presence/profiles.js';
 
 export interface ListenAddr {
   host: string;
@@ -41,7 +42,19 @@ export interface EdgeConfig {
     http?: ListenAddr;
     https?: ListenAddr;
     tunnel: ListenAddr;
+    /** gRPC presence mesh listener; absent = this edge runs alone. */
+    peer?: ListenAddr;
+    /** Relay listener for requests from other edges; default: the peer host, any free port. */
+    relay?: ListenAddr;
   };
+  /** Static seed addresses (`host:port` of other edges' listen.peer). */
+  peers: string[];
+  /** Redis URL for the second presence channel and discovery; absent = gRPC mesh only. */
+  redis?: string;
+  /** Shared secret authenticating edge-to-edge presence and relay traffic. */
+  clusterSecret: string;
+  /** Failure-detection timing: local | lan | wan (see services/presence/profiles.ts). Default lan. */
+  presenceProfile: ProfileName;
   /** PEM cert/key for the https listener; absent → a self-signed dev certificate is generated at start. */
   tls?: { cert: string; key: string };
   accounts: AccountConfig[];
@@ -55,11 +68,15 @@ export interface EdgeFlagOverrides {
   listenHttp?: string;
   listenHttps?: string;
   listenTunnel?: string;
+  listenPeer?: string;
+  peers?: string[];
+  redis?: string;
+  clusterSecret?: string;
   tlsCert?: string;
   tlsKey?: string;
 }
 
-const TOP_KEYS = ['region', 'node_id', 'listen', 'tls', 'accounts', 'cloud_endpoints'] as const;
+const TOP_KEYS = ['region', 'node_id', 'listen', 'tls', 'accounts', 'cloud_endpoints', 'peers', 'redis', 'cluster_secret', 'presence_profile'] as const;
 const LABEL_RE = /^[a-z0-9][a-z0-9-]{0,31}$/;
 
 /** Loads and validates an edge config file; throws MG_CONFIG_INVALID listing every issue. */
@@ -85,8 +102,8 @@ export function parseEdgeConfig(text: string, baseDir: string, flags: EdgeFlagOv
   if (!LABEL_RE.test(region)) c.add(['region'], `'${region}' must be a short lower-case label such as eu, us or jp`);
   const nodeId = flags.nodeId ?? c.string(top.node_id, ['node_id'], { nonEmpty: true }) ?? `${region}-${randomBytes(3).toString('hex')}`;
 
-  const listenRaw = c.object(top.listen, ['listen'], ['http', 'https', 'tunnel']) ?? {};
-  const addr = (key: 'http' | 'https' | 'tunnel', flag: string | undefined): ListenAddr | undefined => {
+  const listenRaw = c.object(top.listen, ['listen'], ['http', 'https', 'tunnel', 'peer', 'relay']) ?? {};
+  const addr = (key: 'http' | 'https' | 'tunnel' | 'peer' | 'relay', flag: string | undefined): ListenAddr | undefined => {
     const v = flag ?? c.string(listenRaw[key], ['listen', key], { nonEmpty: true });
     if (v === undefined) return undefined;
     const hp = parseHostPort(v);
@@ -96,6 +113,19 @@ export function parseEdgeConfig(text: string, baseDir: string, flags: EdgeFlagOv
   const http = addr('http', flags.listenHttp);
   const https = addr('https', flags.listenHttps);
   const tunnel = addr('tunnel', flags.listenTunnel);
+  const peer = addr('peer', flags.listenPeer);
+  const relay = addr('relay', undefined);
+  const peers = flags.peers ?? c.stringList(top.peers, ['peers']);
+  peers.forEach((a, i) => {
+    if (!parseHostPort(a)) c.add(['peers', i], `'${a}' is not host:port of another edge's listen.peer`);
+  });
+  const redis = flags.redis ?? c.string(top.redis, ['redis'], { nonEmpty: true });
+  if (redis !== undefined && !/^rediss?:\/\/[^\s]+$/.test(redis)) c.add(['redis'], `'${redis}' is not a redis:// URL (e.g. redis://127.0.0.1:6379)`);
+  const clusterSecret = flags.clusterSecret ?? c.string(top.cluster_secret, ['cluster_secret'], { nonEmpty: true }) ?? process.env.MESHGATE_CLUSTER_SECRET ?? '';
+  if (peer && clusterSecret.length < 16) c.add(['cluster_secret'], 'is required with listen.peer: at least 16 characters shared by every edge (or MESHGATE_CLUSTER_SECRET)');
+  if (!peer && (peers.length || redis) ) c.add(['listen', 'peer'], 'is required when peers or redis are set: the gRPC address other edges reach this one on');
+  const profileRaw = c.string(top.presence_profile, ['presence_profile'], { nonEmpty: true }) ?? 'lan';
+  if (!isProfileName(profileRaw)) c.add(['presence_profile'], `'${profileRaw}' is not one of local, lan, wan`);
   if (!tunnel && listenRaw.tunnel === undefined && !flags.listenTunnel) c.add(['listen', 'tunnel'], 'is required: agents connect to this address');
   if (!http && !https && listenRaw.http === undefined && listenRaw.https === undefined) {
     c.add(['listen'], 'needs http or https (or both): the public listeners');
@@ -156,7 +186,11 @@ export function parseEdgeConfig(text: string, baseDir: string, flags: EdgeFlagOv
   return deepFreeze({
     region,
     nodeId,
-    listen: { http, https, tunnel: tunnel! },
+    listen: { http, https, tunnel: tunnel!, peer, relay },
+    peers,
+    redis,
+    clusterSecret,
+    presenceProfile: (isProfileName(profileRaw) ? profileRaw : 'lan') as ProfileName,
     tls,
     accounts,
     cloudEndpoints,

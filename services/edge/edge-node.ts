@@ -20,11 +20,19 @@ import { createHttpListener, createHttpsListener, listen } from './ingress/publi
 import { AgentSession } from './tunnel/agent-session.js';
 import { TunnelServer } from './tunnel/tunnel-server.js';
 import { devCertificate } from './dev-cert.js';
+import { ClusterPresence } from './cluster-presence.js';
+import { RelayLink } from './relay/relay-link.js';
+import { RelayServer } from './relay/relay-server.js';
+import { GrpcMesh } from '../presence/mesh.js';
+import { PROFILES } from '../presence/profiles.js';
+import type { PresenceChannel } from '../presence/channel.js';
 
 export interface EdgeListeners {
   http?: string;
   https?: string;
   tunnel: string;
+  peer?: string;
+  relay?: string;
 }
 
 export function newEndpointId(): string {
@@ -37,6 +45,9 @@ export class EdgeNode {
   private readonly pipeline: Pipeline;
   private readonly tunnel: TunnelServer;
   private readonly tokens = new Map<string, string>();
+  private presence?: ClusterPresence;
+  private mesh?: GrpcMesh;
+  private relay?: RelayServer;
   private httpServer?: http.Server;
   private httpsServer?: http2.Http2SecureServer;
   listeners?: EdgeListeners;
@@ -44,7 +55,13 @@ export class EdgeNode {
   constructor(readonly config: EdgeConfig) {
     this.log = rootLogger.child({ component: 'edge', node: config.nodeId, region: config.region });
     for (const a of config.accounts) for (const t of a.authtokens) this.tokens.set(t, a.name);
-    this.pipeline = new Pipeline(this.registry, (ep) => (ep.target instanceof AgentSession ? ep.target : undefined), this.log.child({ component: 'pipeline' }));
+    const locality = { region: config.region, rttTo: (id: string) => this.presence?.rttTo(id) };
+    this.pipeline = new Pipeline(
+      this.registry,
+      (ep) => (ep.target instanceof AgentSession || ep.target instanceof RelayLink ? ep.target : undefined),
+      this.log.child({ component: 'pipeline' }),
+      locality,
+    );
     this.tunnel = new TunnelServer({
       nodeId: config.nodeId,
       region: config.region,
@@ -53,15 +70,21 @@ export class EdgeNode {
       hooks: {
         register: (s, m) => this.registerAgentEndpoint(s, m),
         unregister: (s, id) => {
-          if (s.endpointIds.delete(id)) this.registry.remove(id);
+          if (s.endpointIds.delete(id)) this.withdraw(id);
         },
         closed: (s) => {
-          for (const id of s.endpointIds) this.registry.remove(id);
+          for (const id of s.endpointIds) this.withdraw(id);
           s.endpointIds.clear();
         },
       },
     });
     this.addCloudEndpoints();
+  }
+
+  /** Takes a local agent endpoint offline here and on every other edge. */
+  private withdraw(id: string): void {
+    this.registry.remove(id);
+    this.presence?.localRemove(id);
   }
 
   /** Compiles and registers the cloud endpoints of the config; throws MG_CONFIG_INVALID listing every problem. */
@@ -142,6 +165,7 @@ export class EdgeNode {
       if (!s.open) throw new MeshgateError('MG_AGENT_UNREACHABLE', { detail: 'session closed during registration' });
       this.registry.add(ep);
       s.endpointIds.add(ep.id);
+      this.presence?.localUpsert(ep, m.trafficPolicy);
       this.log.info('endpoint online', { session: s.id, endpoint: ep.id, url: url.url, pool: this.registry.poolOf(ep).length });
       return { msg: { $case: 'registerResult', value: { requestId: m.requestId, endpointId: ep.id, url: url.url, error: undefined } } };
     } catch (e) {
@@ -166,9 +190,29 @@ export class EdgeNode {
       this.httpsServer = createHttpsListener(deps, tls);
       listeners.https = fmt(await listen(this.httpsServer, c.listen.https.host, c.listen.https.port));
     }
+    if (c.listen.peer) await this.startCluster(listeners);
     this.listeners = listeners;
     this.log.ready({ listeners, endpoints: this.registry.list().map((e) => e.url.url) });
     return listeners;
+  }
+
+  /** Joins the cluster: relay listener, gRPC mesh, optional Redis channel, then presence. */
+  private async startCluster(listeners: EdgeListeners): Promise<void> {
+    const c = this.config;
+    const peer = c.listen.peer!;
+    const fmt = (a: { address: string; port: number }) => (a.address.includes(':') ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`);
+    this.relay = new RelayServer(this.registry, c.clusterSecret, this.log.child({ component: 'relay' }));
+    listeners.relay = fmt(await this.relay.listen(c.listen.relay?.host ?? peer.host, c.listen.relay?.port ?? 0));
+    const profile = PROFILES[c.presenceProfile];
+    this.mesh = new GrpcMesh({ listen: peer, seeds: c.peers, secret: c.clusterSecret, antiEntropyMs: profile.antiEntropyMs, log: this.log.child({ component: 'mesh' }) });
+    listeners.peer = await this.mesh.listen();
+    const channels: PresenceChannel[] = [this.mesh];
+    if (c.redis) throw new MeshgateError('MG_CONFIG_INVALID', { field: 'redis', detail: 'the Redis presence channel is not available in this build yet; use peers:' });
+    const self = { nodeId: c.nodeId, region: c.region, peerAddr: listeners.peer, relayAddr: listeners.relay, incarnation: Date.now() };
+    this.presence = new ClusterPresence(self, channels, this.registry, profile, c.clusterSecret, this.log.child({ component: 'presence' }));
+    const mesh = this.mesh;
+    this.presence.onNodeSeen = (n) => mesh.dial(n.peerAddr);
+    await this.presence.start();
   }
 
   /** Graceful stop: no new connections, agents told to drain, in-flight requests get `graceMs`. */
@@ -183,6 +227,8 @@ export class EdgeNode {
     const timer = new Promise<void>((r) => setTimeout(r, graceMs).unref());
     await Promise.race([Promise.all(closers), timer]);
     for (const s of this.tunnel.sessions) s.close('edge stopped');
+    await this.presence?.stop();
+    await this.relay?.close();
     (this.httpServer as http.Server | undefined)?.closeAllConnections?.();
   }
 }

@@ -87,3 +87,45 @@ cloud_endpoints:
         - actions: [{type: forward-internal, config: {url: "${target}"}}]
 ${extraEndpoints}`;
 }
+
+export const CLUSTER_SECRET = 'test-cluster-secret-0123456789';
+
+/** edge.yaml of one edge in a test cluster (gRPC mesh; `local` presence profile). */
+export function clusterEdgeYaml(region: string, peers: string[], extra = ''): string {
+  return `
+region: ${region}
+node_id: ${region}-1
+listen: {http: "127.0.0.1:0", tunnel: "127.0.0.1:0", peer: "127.0.0.1:0"}
+peers: [${peers.map((p) => `"${p}"`).join(', ')}]
+cluster_secret: ${CLUSTER_SECRET}
+presence_profile: local
+accounts: [{name: acme, authtokens: [tok_acme]}]
+cloud_endpoints:
+  - account: acme
+    url: http://api.example.com
+    traffic_policy: |
+      on_http_request:
+        - actions: [{type: forward-internal, config: {url: "https://foo.internal"}}]
+${extra}`;
+}
+
+/** Starts eu, then us and jp seeded with eu's peer address. */
+export async function startCluster(regions = ['eu', 'us', 'jp'], extra = ''): Promise<Record<string, EdgeHandle & { peer: string }>> {
+  const out: Record<string, EdgeHandle & { peer: string }> = {};
+  const first = await startEdge(clusterEdgeYaml(regions[0], [], extra), {}, `edge-${regions[0]}`);
+  const peerOf = (h: EdgeHandle) => String(h.proc.logs().find((l) => l.msg === 'ready')!.listeners.peer);
+  out[regions[0]] = { ...first, peer: peerOf(first) };
+  const rest = await Promise.all(regions.slice(1).map((r) => startEdge(clusterEdgeYaml(r, [out[regions[0]].peer], extra), {}, `edge-${r}`)));
+  rest.forEach((h, i) => (out[regions[i + 1]] = { ...h, peer: peerOf(h) }));
+  return out;
+}
+
+/** Polls `fn` until it returns true (bounded). */
+export async function eventually(what: string, fn: () => Promise<boolean>, timeoutMs = 10_000, everyMs = 50): Promise<number> {
+  const start = performance.now();
+  for (;;) {
+    if (await fn().catch(() => false)) return performance.now() - start;
+    if (performance.now() - start > timeoutMs) throw new Error(`not within ${timeoutMs} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}

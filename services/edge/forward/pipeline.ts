@@ -14,11 +14,10 @@ import type { Logger } from '../../core/log.js';
 import type { ForwardInternalOptions, ForwardResult, HeaderMap, RequestPhaseHost, SyntheticResponse } from '../../policy/types.js';
 import type { Endpoint } from '../endpoints/endpoint.js';
 import type { EndpointRegistry, Pool } from '../endpoints/registry.js';
-import { selectMember } from '../pools/select.js';
-import type { AgentSession } from '../tunnel/agent-session.js';
+import { selectMember, type Locality } from '../pools/select.js';
 import type { EdgeExchange } from './exchange.js';
 import { discardBody, gatewayError, type GatewayResponse } from './gateway-response.js';
-import { forwardToAgent } from './to-agent.js';
+import { forwardToAgent, type StreamTarget } from './to-agent.js';
 
 /** Most forward-internal hops one request may take (ngrok's ERR_NGROK_3501 limit is unpublished). */
 export const MAX_FORWARD_DEPTH = 10;
@@ -43,8 +42,9 @@ export class Pipeline implements RequestPhaseHost<GatewayResponse> {
 
   constructor(
     private readonly registry: EndpointRegistry,
-    private readonly sessionOf: (ep: Endpoint) => AgentSession | undefined,
+    private readonly sessionOf: (ep: Endpoint) => StreamTarget | undefined,
     private readonly log: Logger,
+    private readonly locality?: Locality,
   ) {}
 
   /** Serves a request that arrived for a public pool. */
@@ -86,7 +86,7 @@ export class Pipeline implements RequestPhaseHost<GatewayResponse> {
 
   /** Runs one member of the pool; only a failure that never reached an agent tries another. */
   private servePool(pool: Pool, x: EdgeExchange): Promise<GatewayResponse> {
-    const ep = selectMember(pool.members);
+    const ep = selectMember(pool.members, undefined, this.locality);
     if (!ep) return Promise.resolve(gatewayError('MG_FORWARD_TARGET_OFFLINE', 'every member of the pool went offline'));
     return this.runEndpoint(ep, x).then((r) => (r.retryable ? this.retry(pool, x, new Set([ep.id]), r) : r));
   }
@@ -94,7 +94,7 @@ export class Pipeline implements RequestPhaseHost<GatewayResponse> {
   private async retry(pool: Pool, x: EdgeExchange, tried: Set<string>, last: GatewayResponse): Promise<GatewayResponse> {
     for (let attempt = 1; attempt < MAX_ATTEMPTS; attempt++) {
       this.log.debug('retrying on another pool member', { reqId: x.id, code: last.errorCode });
-      const ep = selectMember(pool.members, tried);
+      const ep = selectMember(pool.members, tried, this.locality);
       if (!ep) break;
       const r = await this.runEndpoint(ep, x);
       if (!r.retryable) return r;

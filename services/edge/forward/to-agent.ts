@@ -11,7 +11,6 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import { ENDPOINT_ID_HEADER, UPGRADE_HEADER, UPGRADE_STATUS_HEADER } from '../../tunnel/wire.js';
 import { ERROR_HEADER } from '../../core/errors.js';
 import type { HeaderMap } from '../../policy/types.js';
-import type { AgentSession } from '../tunnel/agent-session.js';
 import type { Endpoint } from '../endpoints/endpoint.js';
 import type { EdgeExchange } from './exchange.js';
 import { gatewayError, type GatewayResponse } from './gateway-response.js';
@@ -81,11 +80,22 @@ function copyRaw(raw: readonly string[], out: OutgoingHttpHeaders): HeaderMap {
   return fwd;
 }
 
-export function forwardToAgent(ep: Endpoint, session: AgentSession, x: EdgeExchange): Promise<GatewayResponse> {
+/**
+ * Where a request for an endpoint is sent: the agent's own tunnel session (local agent), or the
+ * relay link to the edge node that holds the agent (remote agent). Both speak the same HTTP/2.
+ */
+export interface StreamTarget {
+  /** False when new streams must not be sent (closed session, peer gone). */
+  readonly open: boolean;
+  /** Opens one stream; may throw when the session just closed. */
+  request(headers: OutgoingHttpHeaders, opts: http2.ClientSessionRequestOptions): http2.ClientHttp2Stream;
+}
+
+export function forwardToAgent(ep: Endpoint, session: StreamTarget, x: EdgeExchange): Promise<GatewayResponse> {
   if (!session.open) return Promise.resolve(gatewayError('MG_AGENT_UNREACHABLE', 'the agent session is closed', true));
   let stream: http2.ClientHttp2Stream;
   try {
-    stream = session.h2.request(tunnelRequestHeaders(x, ep), { endStream: !x.hasBody });
+    stream = session.request(tunnelRequestHeaders(x, ep), { endStream: !x.hasBody });
   } catch (e) {
     return Promise.resolve(gatewayError('MG_AGENT_UNREACHABLE', (e as Error).message, true));
   }

@@ -12,6 +12,7 @@ import { AgentMessage, EdgeMessage, type RegisterEndpoint } from '../../gen/tunn
 import { CONTROL_PATH, FrameDecoder, TUNNEL_CONNECTION_WINDOW, TUNNEL_H2_SETTINGS, encodeFrame } from '../../tunnel/wire.js';
 import type { Logger } from '../../core/log.js';
 import type { EndpointTarget } from '../endpoints/endpoint.js';
+import type { StreamTarget } from '../forward/to-agent.js';
 
 /** How often the edge pings an idle agent, and how long it waits for the answer. */
 export const PING_INTERVAL_MS = 10_000;
@@ -30,7 +31,7 @@ export function newSessionId(): string {
   return 'ts_' + randomBytes(8).toString('hex');
 }
 
-export class AgentSession implements EndpointTarget {
+export class AgentSession implements EndpointTarget, StreamTarget {
   readonly h2: http2.ClientHttp2Session;
   /** Ids of the endpoints this session registered. */
   readonly endpointIds = new Set<string>();
@@ -68,6 +69,11 @@ export class AgentSession implements EndpointTarget {
   /** True while new requests may be sent over this session. */
   get open(): boolean {
     return !this.closedOnce && !this.h2.closed && !this.h2.destroyed;
+  }
+
+  /** Opens a stream to the agent (one proxied request). */
+  request(headers: http2.OutgoingHttpHeaders, opts: http2.ClientSessionRequestOptions): http2.ClientHttp2Stream {
+    return this.h2.request(headers, opts);
   }
 
   /** Sends a control frame to the agent (registration results, drain, fatal). */

@@ -1,0 +1,109 @@
+/**
+ * Three edge nodes (eu, us, jp) as separate processes joined by the gRPC presence mesh: an
+ * agent connected anywhere is reachable from every edge, locality first, relayed between
+ * edges, with failover when the local member dies, and peers that refuse outsiders.
+ */
+import assert from 'node:assert/strict';
+import * as grpc from '@grpc/grpc-js';
+import { PeerServiceClient, type PeerMessage } from '../../services/gen/peer.js';
+import { eventually, send, startAgent, startCluster, startUpstream, type EdgeHandle } from '../helpers/gateway.js';
+import { stopAll, type Proc } from '../helpers/procs.js';
+
+describe('multi-PoP cluster over the gRPC mesh', function () {
+  this.timeout(90_000);
+  let edges: Record<string, EdgeHandle & { peer: string }>;
+  let fooEu: Proc;
+
+  before(async () => {
+    edges = await startCluster(['eu', 'us', 'jp'], `
+  - account: acme
+    url: http://region.example.com
+    traffic_policy: |
+      on_http_request:
+        - actions: [{type: custom-response, config: {body: "\${conn.server_region}"}}]
+`);
+    const [eu, us] = await Promise.all([startUpstream('foo-eu'), startUpstream('foo-us')]);
+    fooEu = (await startAgent('agent-foo-eu', { upstreamPort: eu.port, url: 'https://foo.internal', edge: edges.eu, authtoken: 'tok_acme', pooling: true })).proc;
+    await startAgent('agent-foo-us', { upstreamPort: us.port, url: 'https://foo.internal', edge: edges.us, authtoken: 'tok_acme', pooling: true });
+    // Converged when jp sees both members.
+    const seen = new Set<string>();
+    await eventually('jp reaches both members', async () => {
+      const r = await send(edges.jp.http, 'api.example.com', '/get');
+      if (r.status === 200) seen.add(r.json().replica);
+      return seen.size === 2;
+    }, 15_000, 20);
+  });
+  after(stopAll);
+
+  const replicas = async (region: string, n: number) => {
+    const seen = new Map<string, number>();
+    for (let i = 0; i < n; i++) {
+      const r = await send(edges[region].http, 'api.example.com', '/get');
+      assert.equal(r.status, 200, `${region}: ${r.text}`);
+      const k = r.json().replica as string;
+      seen.set(k, (seen.get(k) ?? 0) + 1);
+    }
+    return seen;
+  };
+
+  it('serves requests entering eu only from the eu member, and us only from the us member', async () => {
+    assert.deepEqual([...(await replicas('eu', 40)).keys()], ['foo-eu']);
+    assert.deepEqual([...(await replicas('us', 40)).keys()], ['foo-us']);
+  });
+
+  it('serves requests entering jp (no local member) from the other regions, relayed, 100% success', async () => {
+    const seen = await replicas('jp', 40);
+    assert.ok([...seen.keys()].every((k) => k === 'foo-eu' || k === 'foo-us'));
+  });
+
+  it('shows the receiving region to the policy as conn.server_region', async () => {
+    for (const region of ['eu', 'us', 'jp']) assert.equal((await send(edges[region].http, 'region.example.com', '/')).text, region);
+    // A relayed request keeps the original host and forwarding headers through two edges.
+    const r = await send(edges.jp.http, 'api.example.com', '/headers');
+    assert.equal(r.json().headers['x-forwarded-host'], 'api.example.com');
+    assert.equal(r.json().headers['x-forwarded-for'], '127.0.0.1');
+  });
+
+  it('refuses peers without the cluster secret and keeps serving', async () => {
+    const client = new PeerServiceClient(edges.eu.peer, grpc.credentials.createInsecure());
+    const md = new grpc.Metadata();
+    md.set('authorization', 'Bearer wrong-secret-wrong-secret');
+    md.set('meshgate-node', 'intruder');
+    const call = client.presence(md);
+    const err = await new Promise<grpc.ServiceError>((resolve) => {
+      call.on('error', resolve);
+      call.on('data', () => {});
+      call.write({ msg: { $case: 'snapshot', value: { origin: { nodeId: 'intruder', region: 'xx', peerAddr: '', relayAddr: '', incarnation: 1 }, seq: 1, endpoints: [] } } } as PeerMessage);
+    });
+    assert.equal(err.code, grpc.status.UNAUTHENTICATED);
+    client.close();
+    await edges.eu.proc.waitLine((l) => l.includes('peer refused: bad or missing cluster secret'), 5_000);
+    assert.deepEqual([...(await replicas('eu', 5)).keys()], ['foo-eu']);
+  });
+
+  it('fails over to the us member when the eu agent dies: no request after the withdrawal fails', async () => {
+    const results: Array<{ start: number; ok: boolean; replica?: string }> = [];
+    const deadline = Date.now() + 3_000;
+    const worker = async () => {
+      while (Date.now() < deadline) {
+        const start = performance.now();
+        try {
+          const r = await send(edges.eu.http, 'api.example.com', '/get');
+          results.push({ start, ok: r.status === 200, replica: r.status === 200 ? r.json().replica : undefined });
+        } catch {
+          results.push({ start, ok: false });
+        }
+      }
+    };
+    const load = Promise.all(Array.from({ length: 6 }, worker));
+    await new Promise((r) => setTimeout(r, 700));
+    fooEu.kill('SIGKILL');
+    await edges.eu.proc.waitLine((l) => l.includes('agent disconnected'), 5_000);
+    const withdrawnAt = performance.now();
+    await load;
+    const after = results.filter((r) => r.start >= withdrawnAt);
+    assert.ok(after.length > 50, `requests after the withdrawal: ${after.length}`);
+    assert.deepEqual(after.filter((r) => !r.ok), []);
+    assert.ok(after.every((r) => r.replica === 'foo-us'));
+  });
+});
