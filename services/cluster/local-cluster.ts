@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,11 +48,14 @@ export const HEADER_POLICY = `on_http_request:
 `;
 
 export interface ClusterOptions {
-  region: string;
+  /** Regions, one edge node each; the first is the seed the others join through. */
+  regions: string[];
   host: string;
+  /** Ports of the first region's edge; each further region adds 100 (0 = any free port). */
   httpPort: number;
   httpsPort: number;
   tunnelPort: number;
+  peerPort: number;
   log: Logger;
 }
 
@@ -61,54 +65,74 @@ interface Child {
   ready: Promise<Record<string, any>>;
 }
 
+/** Demo services: name, the internal URL they serve, and the region whose edge their agent dials. */
+const SERVICES = [
+  { name: 'foo-1', url: 'https://foo.internal', region: 0 },
+  { name: 'foo-2', url: 'https://foo.internal', region: 1 },
+  { name: 'bar-1', url: 'https://bar.internal', region: 0 },
+];
+
+export interface ClusterInfo {
+  edges: Array<{ region: string; node: string; listeners: Record<string, string> }>;
+  upstreams: Array<{ name: string; addr: string; url: string; region: string }>;
+}
+
 export class LocalCluster {
   private readonly children: Child[] = [];
   private readonly dir = mkdtempSync(join(tmpdir(), 'meshgate-cluster-'));
   private stopping = false;
+  private readonly secret = randomBytes(18).toString('base64url');
 
   constructor(private readonly opts: ClusterOptions) {}
 
+  private edgeYaml(region: string, i: number, seeds: string[]): string {
+    const o = this.opts;
+    const port = (base: number) => (base === 0 ? 0 : base + 100 * i);
+    return [
+      `region: ${region}`,
+      `node_id: ${region}-1`,
+      'listen:',
+      `  http: ${o.host}:${port(o.httpPort)}`,
+      `  https: ${o.host}:${port(o.httpsPort)}`,
+      `  tunnel: ${o.host}:${port(o.tunnelPort)}`,
+      ...(o.regions.length > 1 ? [`  peer: ${o.host}:${port(o.peerPort)}`] : []),
+      ...(o.regions.length > 1 ? [`peers: [${seeds.map((a) => `"${a}"`).join(', ')}]`, `cluster_secret: ${this.secret}`, 'presence_profile: local'] : []),
+      'accounts:',
+      '  - name: demo',
+      `    authtokens: [${DEMO_AUTHTOKEN}]`,
+      'cloud_endpoints:',
+      '  - {account: demo, url: "https://api.example.com", traffic_policy_file: path-routing.yml}',
+      '  - {account: demo, url: "http://api.example.com", traffic_policy_file: path-routing.yml}',
+      '  - {account: demo, url: "https://headers.example.com", traffic_policy_file: header-routing.yml}',
+      '  - {account: demo, url: "http://headers.example.com", traffic_policy_file: header-routing.yml}',
+      '',
+    ].join('\n');
+  }
+
   /** Starts everything; resolves with what runs where once every process is ready. */
-  async up(): Promise<{ edge: Record<string, string>; upstreams: Record<string, string>; agents: string[] }> {
+  async up(): Promise<ClusterInfo> {
     const o = this.opts;
     writeFileSync(join(this.dir, 'path-routing.yml'), PATH_POLICY);
     writeFileSync(join(this.dir, 'header-routing.yml'), HEADER_POLICY);
-    writeFileSync(
-      join(this.dir, 'edge.yaml'),
-      [
-        `region: ${o.region}`,
-        `node_id: ${o.region}-1`,
-        'listen:',
-        `  http: ${o.host}:${o.httpPort}`,
-        `  https: ${o.host}:${o.httpsPort}`,
-        `  tunnel: ${o.host}:${o.tunnelPort}`,
-        'accounts:',
-        '  - name: demo',
-        `    authtokens: [${DEMO_AUTHTOKEN}]`,
-        'cloud_endpoints:',
-        '  - {account: demo, url: "https://api.example.com", traffic_policy_file: path-routing.yml}',
-        '  - {account: demo, url: "http://api.example.com", traffic_policy_file: path-routing.yml}',
-        '  - {account: demo, url: "https://headers.example.com", traffic_policy_file: header-routing.yml}',
-        '  - {account: demo, url: "http://headers.example.com", traffic_policy_file: header-routing.yml}',
-        '',
-      ].join('\n'),
-    );
-    const edge = this.spawn(`edge-${o.region}`, ['edge', '--config', join(this.dir, 'edge.yaml')]);
-    const names = ['foo-1', 'foo-2', 'bar-1'];
-    const ups = names.map((n) => this.spawn(`upstream-${n}`, ['demo-upstream', '--port', '0', '--name', n]));
-    const edgeReady = await edge.ready;
+    const startEdge = (region: string, i: number, seeds: string[]) => {
+      const file = join(this.dir, `edge-${region}.yaml`);
+      writeFileSync(file, this.edgeYaml(region, i, seeds));
+      return this.spawn(`edge-${region}`, ['edge', '--config', file]);
+    };
+    const ups = SERVICES.map((s) => this.spawn(`upstream-${s.name}`, ['demo-upstream', '--port', '0', '--name', s.name]));
+    const first = await startEdge(o.regions[0], 0, []).ready;
+    const others = await Promise.all(o.regions.slice(1).map((r, i) => startEdge(r, i + 1, [first.listeners.peer]).ready));
+    const edgeReady = [first, ...others];
     const upReady = await Promise.all(ups.map((u) => u.ready));
-    const tunnel = edgeReady.listeners.tunnel as string;
-    const agents = names.map((n, i) => {
-      const service = n.split('-')[0];
+    const agents = SERVICES.map((s, i) => {
+      const edge = edgeReady[s.region % edgeReady.length];
       const port = String(upReady[i].listeners.http).split(':').pop()!;
-      return this.spawn(`agent-${n}`, ['agent', 'http', port, '--url', `https://${service}.internal`, '--pooling-enabled', '--edge', tunnel, '--authtoken', DEMO_AUTHTOKEN]);
+      return this.spawn(`agent-${s.name}`, ['agent', 'http', port, '--url', s.url, '--pooling-enabled', '--edge', edge.listeners.tunnel, '--authtoken', DEMO_AUTHTOKEN]);
     });
     await Promise.all(agents.map((a) => a.ready));
     return {
-      edge: edgeReady.listeners,
-      upstreams: Object.fromEntries(names.map((n, i) => [n, upReady[i].listeners.http])),
-      agents: names.map((n) => `${n.split('-')[0]}.internal <- ${n}`),
+      edges: o.regions.map((r, i) => ({ region: r, node: `${r}-1`, listeners: edgeReady[i].listeners })),
+      upstreams: SERVICES.map((s, i) => ({ name: s.name, addr: upReady[i].listeners.http, url: s.url, region: o.regions[s.region % o.regions.length] })),
     };
   }
 

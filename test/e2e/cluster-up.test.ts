@@ -19,22 +19,34 @@ describe('meshgate cluster up (make demo)', function () {
   this.timeout(60_000);
   let cluster: Proc;
   let http: string;
+  let byRegion: Record<string, string>;
   after(stopAll);
 
-  it('starts the demo and prints the curl lines to try', async () => {
-    cluster = meshgate('cluster', ['cluster', 'up', '--http-port', '0', '--https-port', '0', '--tunnel-port', '0']);
+  it('starts the eu/us/jp demo in under 15 s and prints the table and curl lines', async () => {
+    cluster = meshgate('cluster', ['cluster', 'up', '--http-port', '0', '--https-port', '0', '--tunnel-port', '0', '--peer-port', '0']);
     const ready = await cluster.ready(40_000);
     http = ready.listeners.http;
+    byRegion = Object.fromEntries(ready.edges.map((e: { region: string; listeners: { http: string } }) => [e.region, e.listeners.http]));
+    assert.deepEqual(Object.keys(byRegion), ['eu', 'us', 'jp']);
+    assert.ok(ready.seconds < 15, `took ${ready.seconds} s`);
     const out = cluster.stdout.join('\n');
-    assert.match(out, /meshgate local cluster is up/);
+    assert.match(out, /meshgate local cluster is up \(3 edge nodes/);
     assert.match(out, new RegExp(`curl -H 'Host: api.example.com' http://${http.replace(/\./g, '\\.')}/foo/get`));
-    assert.equal(childrenOf(cluster.pid).length, 7, 'edge, 3 upstreams, 3 agents');
+    assert.equal(childrenOf(cluster.pid).length, 9, '3 edges, 3 upstreams, 3 agents');
   });
 
-  it('serves the tutorial routes', async () => {
-    const replicas = new Set<string>();
-    for (let i = 0; i < 30; i++) replicas.add((await send(http, 'api.example.com', '/foo/get')).json().replica);
-    assert.deepEqual([...replicas].sort(), ['foo-1', 'foo-2']);
+  it('serves the tutorial routes from every region, locality first', async () => {
+    const seen = async (addr: string) => {
+      const s = new Set<string>();
+      for (let i = 0; i < 30; i++) s.add((await send(addr, 'api.example.com', '/foo/get')).json().replica);
+      return [...s].sort();
+    };
+    assert.deepEqual(await seen(byRegion.eu), ['foo-1']);
+    assert.deepEqual(await seen(byRegion.us), ['foo-2']);
+    // jp has no member: it uses the nearest other region by measured RTT (either one here).
+    const jp = await seen(byRegion.jp);
+    assert.ok(jp.length >= 1 && jp.every((r) => r === 'foo-1' || r === 'foo-2'), `jp served by ${jp}`);
+    assert.equal((await send(byRegion.jp, 'api.example.com', '/bar/get')).json().replica, 'bar-1');
     assert.equal((await send(http, 'api.example.com', '/bar/get')).json().replica, 'bar-1');
     assert.equal((await send(http, 'api.example.com', '/nope')).status, 403);
     assert.equal((await send(http, 'headers.example.com', '/get', { headers: { 'x-api': 'bar' } })).json().replica, 'bar-1');

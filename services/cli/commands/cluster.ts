@@ -4,7 +4,7 @@ import { DEMO_AUTHTOKEN, LocalCluster } from '../../cluster/local-cluster.js';
 import { parseFlags, stringFlag } from '../flags.js';
 import { untilSignal } from '../signals.js';
 
-const USAGE = 'meshgate cluster up [--region eu] [--host 127.0.0.1] [--http-port 8080] [--https-port 8443] [--tunnel-port 4443]';
+const USAGE = 'meshgate cluster up [--regions eu,us,jp] [--host 127.0.0.1] [--http-port 8080] [--https-port 8443] [--tunnel-port 4443] [--peer-port 7443]  (each further region: ports + 100)';
 
 function port(v: string | undefined, flag: string, dflt: number): number {
   if (v === undefined) return dflt;
@@ -18,20 +18,31 @@ export async function run(argv: string[]): Promise<number> {
   if (argv[0] !== 'up') {
     throw new MeshgateError('MG_FLAG_INVALID', { field: argv[0] ?? 'cluster', detail: `expected 'up'\nusage: ${USAGE}` });
   }
-  const p = parseFlags(argv.slice(1), { region: { type: 'string' }, host: { type: 'string' }, 'http-port': { type: 'string' }, 'https-port': { type: 'string' }, 'tunnel-port': { type: 'string' }, help: { type: 'boolean', short: 'h' } }, USAGE);
+  const p = parseFlags(
+    argv.slice(1),
+    { regions: { type: 'string' }, host: { type: 'string' }, 'http-port': { type: 'string' }, 'https-port': { type: 'string' }, 'tunnel-port': { type: 'string' }, 'peer-port': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    USAGE,
+  );
   if (p.values.help) {
     process.stdout.write(`usage: ${USAGE}\n`);
     return 0;
   }
+  const regions = (stringFlag(p, 'regions') ?? 'eu,us,jp').split(',').map((r) => r.trim()).filter(Boolean);
+  const bad = regions.find((r) => !/^[a-z0-9][a-z0-9-]{0,31}$/.test(r));
+  if (bad !== undefined || regions.length === 0 || new Set(regions).size !== regions.length) {
+    throw new MeshgateError('MG_FLAG_INVALID', { field: '--regions', detail: `expected distinct lower-case labels such as eu,us,jp; got '${stringFlag(p, 'regions')}'` });
+  }
   const log = rootLogger.child({ component: 'cluster' });
   const cluster = new LocalCluster({
-    region: stringFlag(p, 'region') ?? 'eu',
+    regions,
     host: stringFlag(p, 'host') ?? '127.0.0.1',
     httpPort: port(stringFlag(p, 'http-port'), '--http-port', 8080),
     httpsPort: port(stringFlag(p, 'https-port'), '--https-port', 8443),
     tunnelPort: port(stringFlag(p, 'tunnel-port'), '--tunnel-port', 4443),
+    peerPort: port(stringFlag(p, 'peer-port'), '--peer-port', 7443),
     log,
   });
+  const started = performance.now();
   const stop = untilSignal();
   let info;
   try {
@@ -44,31 +55,33 @@ export async function run(argv: string[]): Promise<number> {
     await cluster.down();
     return 0;
   }
-  const http = info.edge.http;
-  const https = info.edge.https;
+  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  const first = info.edges[0].listeners;
+  const rows = info.edges.map((e) => `  ${e.region.padEnd(7)} ${e.node.padEnd(8)} ${e.listeners.http.padEnd(17)} ${e.listeners.https.padEnd(17)} ${e.listeners.tunnel.padEnd(17)} ${e.listeners.peer ?? '-'}`);
   const out = [
     '',
-    'meshgate local cluster is up',
+    `meshgate local cluster is up (${info.edges.length} edge node${info.edges.length > 1 ? 's' : ''}, ${seconds} s)`,
     '',
-    '  role        name            address',
-    `  edge        ${'eu-1'.padEnd(15)} http ${http}  https ${https}  tunnel ${info.edge.tunnel}`,
-    ...Object.entries(info.upstreams).map(([n, a]) => `  upstream    ${n.padEnd(15)} ${a}`),
-    ...info.agents.map((a) => `  agent       ${a}`),
+    '  region  node     http              https             tunnel (agents)   peer (gRPC)',
+    ...rows,
     '',
-    `  authtoken for more agents: ${DEMO_AUTHTOKEN}   (meshgate agent http 9090 --url https://baz.internal --edge ${info.edge.tunnel} --authtoken ${DEMO_AUTHTOKEN})`,
+    '  upstream  region  agent endpoint',
+    ...info.upstreams.map((u) => `  ${u.name.padEnd(9)} ${u.region.padEnd(7)} ${u.url}  <- ${u.addr}`),
     '',
-    'try:',
-    `  curl -H 'Host: api.example.com' http://${http}/foo/get        # balanced over foo-1 / foo-2`,
-    `  curl -H 'Host: api.example.com' http://${http}/bar/get        # bar-1`,
-    `  curl -H 'Host: api.example.com' http://${http}/other          # 403 from the policy`,
-    `  curl -H 'Host: headers.example.com' -H 'x-api: foo' http://${http}/get`,
-    `  curl -k --resolve api.example.com:${https.split(':').pop()}:127.0.0.1 https://api.example.com:${https.split(':').pop()}/foo/get`,
+    `  more agents: meshgate agent http 9090 --url https://baz.internal --edge ${first.tunnel} --authtoken ${DEMO_AUTHTOKEN}`,
+    '',
+    'try (any edge serves every route; each prefers members in its own region):',
+    ...info.edges.map((e) => `  curl -H 'Host: api.example.com' http://${e.listeners.http}/foo/get      # entering ${e.region}`),
+    `  curl -H 'Host: api.example.com' http://${first.http}/bar/get`,
+    `  curl -H 'Host: api.example.com' http://${first.http}/other        # 403 from the policy`,
+    `  curl -H 'Host: headers.example.com' -H 'x-api: foo' http://${first.http}/get`,
+    `  curl -k --resolve api.example.com:${first.https.split(':').pop()}:127.0.0.1 https://api.example.com:${first.https.split(':').pop()}/foo/get`,
     '',
     'Ctrl-C stops everything.',
     '',
   ];
   process.stdout.write(out.join('\n'));
-  log.ready({ listeners: info.edge, upstreams: info.upstreams });
+  log.ready({ edges: info.edges, upstreams: info.upstreams, listeners: first, seconds: Number(seconds) });
   await stop;
   process.stdout.write('\nstopping...\n');
   await cluster.down();
