@@ -45,7 +45,7 @@ export class ClusterPresence implements LocalState, Locality {
         for (const c of this.channels) c.requestSnapshot(origin);
       },
       nodeState: (node, state) => {
-        const fields = { peer: node.nodeId, region: node.region };
+        const fields = { peer: node.nodeId, peerRegion: node.region };
         if (state === 'dead') {
           this.log.warn('peer declared dead; its endpoints are withdrawn', fields);
           this.links.get(node.nodeId)?.close();
