@@ -31,8 +31,12 @@ proto-check: deps
 	if diff -ru services/gen $$tmp/gen; then echo "proto-check: services/gen is current"; \
 	else echo "proto-check: services/gen is stale; run 'make proto' and commit" >&2; exit 1; fi
 
+# Install system packages the tests need (redis-server for the Redis tests), when missing
+test-deps:
+	@command -v redis-server >/dev/null || { echo "installing redis-server (apt-get)"; apt-get update -qq && apt-get install -y -qq redis-server; }
+
 # Install what the tests need and run every test suite (unit, integration, e2e)
-test: build proto-check
+test: build proto-check test-deps
 	$(MOCHA) --timeout $(TEST_TIMEOUT) --exit 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js' 'dist/test/e2e/**/*.test.js'
 
 # Run only the unit tests (fast, pure logic)
@@ -52,4 +56,4 @@ bench: build
 clean:
 	rm -rf dist
 
-.PHONY: help deps build proto proto-check test test-unit demo bench clean
+.PHONY: help deps build proto proto-check test-deps test test-unit demo bench clean

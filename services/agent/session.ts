@@ -237,6 +237,9 @@ export class Agent {
       pending.delete(msg.value.requestId);
     } else if (msg.$case === 'drain') {
       this.opts.log.info('edge is draining; will reconnect', { reason: msg.value.reason });
+    } else if (msg.$case === 'revoked') {
+      this.byId.delete(msg.value.endpointId);
+      this.opts.log.error('endpoint taken offline by the edge', { endpoint: msg.value.endpointId, code: msg.value.error?.code, message: msg.value.error?.message });
     } else if (msg.$case === 'fatal') {
       this.opts.log.error('edge ended the session', { code: msg.value.code, message: msg.value.message });
     }

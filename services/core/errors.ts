@@ -63,7 +63,7 @@ export const ERRORS = Object.freeze({
   MG_POLICY_INVALID: def('the Traffic Policy is invalid', 400, 'INVALID_ARGUMENT', 'ERR_NGROK_2200'),
   MG_ENDPOINT_URL_INVALID: def('the endpoint URL is invalid', 400, 'INVALID_ARGUMENT', 'ERR_NGROK_18001'),
   MG_BINDING_INVALID: def('the endpoint binding is invalid for this URL', 400, 'INVALID_ARGUMENT', 'ERR_NGROK_18007'),
-  MG_POOL_CONFLICT: def('an endpoint is already online on this URL; start both with pooling enabled', 409, 'ALREADY_EXISTS', 'ERR_NGROK_334'),
+  MG_POOL_CONFLICT: def('an endpoint is already online on this URL', 409, 'ALREADY_EXISTS', 'ERR_NGROK_334'),
   MG_POOL_SCHEME_MISMATCH: def('pool members must share the same scheme', 409, 'FAILED_PRECONDITION'),
   MG_AUTHTOKEN_INVALID: def('the authtoken is not valid', 401, 'UNAUTHENTICATED', 'ERR_NGROK_105'),
   MG_CONFIG_INVALID: def('the configuration is invalid', 400, 'INVALID_ARGUMENT'),

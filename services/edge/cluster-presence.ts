@@ -76,6 +76,9 @@ export class ClusterPresence implements LocalState, Locality {
     return { origin: this.self, seq: this.seq, endpoints: [...this.local.values()] };
   }
 
+  /** Called when a local endpoint lost a pool-conflict race: take it offline and tell its agent. */
+  onLocalLost: ((loser: Endpoint, winner: Endpoint) => void) | null = null;
+
   /** Called when a channel learns of a node (hello, Redis discovery): the mesh dials it. */
   onNodeSeen: ((node: NodeInfo) => void) | null = null;
 
@@ -178,10 +181,31 @@ export class ClusterPresence implements LocalState, Locality {
         createdAt: new Date(rec.createdAtMs),
         target: this.link(node),
       });
+      const rivals = this.registry.conflicts(ep);
+      if (rivals.length) {
+        // A race between regions: both accepted the URL before hearing of the other. Every edge
+        // keeps the earliest (created_at, id) and drops the rest, so all converge on one winner.
+        if (rivals.some((r) => !wins(ep, r))) {
+          this.log.info('pool conflict: remote endpoint loses to an earlier one', { endpoint: ep.id, url: rec.url, peer: node.nodeId });
+          return;
+        }
+        for (const r of rivals) {
+          this.log.warn('pool conflict: endpoint loses to an earlier one registered elsewhere', { endpoint: r.id, winner: ep.id, url: rec.url });
+          if (r.nodeId === this.self.nodeId) this.onLocalLost?.(r, ep);
+          else this.registry.remove(r.id);
+        }
+      }
       this.registry.add(ep);
     } catch (e) {
       if (!isMeshgateError(e)) throw e;
       this.log.warn('remote endpoint not added', { peer: node.nodeId, endpoint: rec.id, url: rec.url, code: e.code, detail: e.detail });
     }
   }
+}
+
+/** Deterministic race winner: the earlier creation time, then the smaller id. */
+function wins(a: Endpoint, b: Endpoint): boolean {
+  const ta = a.createdAt.getTime();
+  const tb = b.createdAt.getTime();
+  return ta !== tb ? ta < tb : a.id < b.id;
 }

@@ -53,6 +53,8 @@ export interface EdgeConfig {
   redis?: string;
   /** Shared secret authenticating edge-to-edge presence and relay traffic. */
   clusterSecret: string;
+  /** Presence channels in use: `grpc` (the mesh) and/or `redis`. Default: grpc, plus redis when `redis` is set. */
+  presenceChannels: Array<'grpc' | 'redis'>;
   /** Failure-detection timing: local | lan | wan (see services/presence/profiles.ts). Default lan. */
   presenceProfile: ProfileName;
   /** PEM cert/key for the https listener; absent → a self-signed dev certificate is generated at start. */
@@ -76,7 +78,7 @@ export interface EdgeFlagOverrides {
   tlsKey?: string;
 }
 
-const TOP_KEYS = ['region', 'node_id', 'listen', 'tls', 'accounts', 'cloud_endpoints', 'peers', 'redis', 'cluster_secret', 'presence_profile'] as const;
+const TOP_KEYS = ['region', 'node_id', 'listen', 'tls', 'accounts', 'cloud_endpoints', 'peers', 'redis', 'cluster_secret', 'presence_profile', 'presence_channels'] as const;
 const LABEL_RE = /^[a-z0-9][a-z0-9-]{0,31}$/;
 
 /** Loads and validates an edge config file; throws MG_CONFIG_INVALID listing every issue. */
@@ -124,6 +126,13 @@ export function parseEdgeConfig(text: string, baseDir: string, flags: EdgeFlagOv
   const clusterSecret = flags.clusterSecret ?? c.string(top.cluster_secret, ['cluster_secret'], { nonEmpty: true }) ?? process.env.MESHGATE_CLUSTER_SECRET ?? '';
   if (peer && clusterSecret.length < 16) c.add(['cluster_secret'], 'is required with listen.peer: at least 16 characters shared by every edge (or MESHGATE_CLUSTER_SECRET)');
   if (!peer && (peers.length || redis) ) c.add(['listen', 'peer'], 'is required when peers or redis are set: the gRPC address other edges reach this one on');
+  const channelsRaw = top.presence_channels === undefined ? (redis ? ['grpc', 'redis'] : ['grpc']) : c.stringList(top.presence_channels, ['presence_channels']);
+  const presenceChannels = channelsRaw.filter((ch): ch is 'grpc' | 'redis' => ch === 'grpc' || ch === 'redis');
+  channelsRaw.forEach((ch, i) => {
+    if (ch !== 'grpc' && ch !== 'redis') c.add(['presence_channels', i], `'${ch}' is not a channel; use grpc and/or redis`);
+  });
+  if (presenceChannels.length === 0 && top.presence_channels !== undefined) c.add(['presence_channels'], 'needs at least one of grpc, redis');
+  if (presenceChannels.includes('redis') && !redis) c.add(['presence_channels'], "lists redis but no redis: URL is set");
   const profileRaw = c.string(top.presence_profile, ['presence_profile'], { nonEmpty: true }) ?? 'lan';
   if (!isProfileName(profileRaw)) c.add(['presence_profile'], `'${profileRaw}' is not one of local, lan, wan`);
   if (!tunnel && listenRaw.tunnel === undefined && !flags.listenTunnel) c.add(['listen', 'tunnel'], 'is required: agents connect to this address');
@@ -190,6 +199,7 @@ export function parseEdgeConfig(text: string, baseDir: string, flags: EdgeFlagOv
     peers,
     redis,
     clusterSecret,
+    presenceChannels,
     presenceProfile: (isProfileName(profileRaw) ? profileRaw : 'lan') as ProfileName,
     tls,
     accounts,

@@ -24,6 +24,7 @@ import { ClusterPresence } from './cluster-presence.js';
 import { RelayLink } from './relay/relay-link.js';
 import { RelayServer } from './relay/relay-server.js';
 import { GrpcMesh } from '../presence/mesh.js';
+import { RedisChannel } from '../presence/redis-channel.js';
 import { PROFILES } from '../presence/profiles.js';
 import type { PresenceChannel } from '../presence/channel.js';
 
@@ -204,14 +205,28 @@ export class EdgeNode {
     this.relay = new RelayServer(this.registry, c.clusterSecret, this.log.child({ component: 'relay' }));
     listeners.relay = fmt(await this.relay.listen(c.listen.relay?.host ?? peer.host, c.listen.relay?.port ?? 0));
     const profile = PROFILES[c.presenceProfile];
-    this.mesh = new GrpcMesh({ listen: peer, seeds: c.peers, secret: c.clusterSecret, antiEntropyMs: profile.antiEntropyMs, log: this.log.child({ component: 'mesh' }) });
-    listeners.peer = await this.mesh.listen();
-    const channels: PresenceChannel[] = [this.mesh];
-    if (c.redis) throw new MeshgateError('MG_CONFIG_INVALID', { field: 'redis', detail: 'the Redis presence channel is not available in this build yet; use peers:' });
+    const channels: PresenceChannel[] = [];
+    if (c.presenceChannels.includes('grpc')) {
+      this.mesh = new GrpcMesh({ listen: peer, seeds: c.peers, secret: c.clusterSecret, antiEntropyMs: profile.antiEntropyMs, log: this.log.child({ component: 'mesh' }) });
+      listeners.peer = await this.mesh.listen();
+      channels.push(this.mesh);
+    } else {
+      listeners.peer = `${peer.host}:${peer.port}`;
+    }
+    if (c.redis && c.presenceChannels.includes('redis')) {
+      channels.push(new RedisChannel({ url: c.redis, log: this.log.child({ component: 'redis' }) }));
+    }
     const self = { nodeId: c.nodeId, region: c.region, peerAddr: listeners.peer, relayAddr: listeners.relay, incarnation: Date.now() };
     this.presence = new ClusterPresence(self, channels, this.registry, profile, c.clusterSecret, this.log.child({ component: 'presence' }));
     const mesh = this.mesh;
-    this.presence.onNodeSeen = (n) => mesh.dial(n.peerAddr);
+    if (mesh) this.presence.onNodeSeen = (n) => mesh.dial(n.peerAddr);
+    this.presence.onLocalLost = (loser, winner) => {
+      const session = loser.target instanceof AgentSession ? loser.target : undefined;
+      session?.endpointIds.delete(loser.id);
+      this.withdraw(loser.id);
+      const message = `${loser.url.url} was registered at the same moment on edge ${winner.nodeId} (${winner.region}), which keeps it; start both with --pooling-enabled to pool them`;
+      session?.send({ msg: { $case: 'revoked', value: { endpointId: loser.id, error: { code: 'MG_POOL_CONFLICT', message, field: 'pooling_enabled', issues: [] } } } });
+    };
     await this.presence.start();
   }
 

@@ -98,6 +98,17 @@ export interface AgentMessage {
     | undefined;
 }
 
+/**
+ * The edge took one of the agent's endpoints offline (e.g. it lost a pool-conflict race with an
+ * endpoint registered at the same moment on another edge). The agent's other endpoints stay.
+ */
+export interface EndpointRevoked {
+  /** Id of the endpoint taken offline. */
+  endpointId: string;
+  /** Why. */
+  error: Error | undefined;
+}
+
 /** A frame on the control stream from edge to agent. */
 export interface EdgeMessage {
   msg:
@@ -110,6 +121,9 @@ export interface EdgeMessage {
     | //
     /** The session is being ended by the edge (e.g. authtoken revoked). */
     { $case: "fatal"; value: Error }
+    | //
+    /** One endpoint was taken offline by the edge. */
+    { $case: "revoked"; value: EndpointRevoked }
     | undefined;
 }
 
@@ -968,6 +982,95 @@ export const AgentMessage: MessageFns<AgentMessage> = {
   },
 };
 
+function createBaseEndpointRevoked(): EndpointRevoked {
+  return { endpointId: "", error: undefined };
+}
+
+export const EndpointRevoked: MessageFns<EndpointRevoked> = {
+  encode(message: EndpointRevoked, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.endpointId !== "") {
+      writer.uint32(10).string(message.endpointId);
+    }
+    if (message.error !== undefined) {
+      Error.encode(message.error, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EndpointRevoked {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEndpointRevoked();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.endpointId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.error = Error.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EndpointRevoked {
+    return {
+      endpointId: isSet(object.endpointId)
+        ? globalThis.String(object.endpointId)
+        : isSet(object.endpoint_id)
+        ? globalThis.String(object.endpoint_id)
+        : "",
+      error: isSet(object.error) ? Error.fromJSON(object.error) : undefined,
+    };
+  },
+
+  toJSON(message: EndpointRevoked): unknown {
+    const obj: any = {};
+    if (message.endpointId !== "") {
+      obj.endpointId = message.endpointId;
+    }
+    if (message.error !== undefined) {
+      obj.error = Error.toJSON(message.error);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EndpointRevoked>, I>>(base?: I): EndpointRevoked {
+    return EndpointRevoked.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EndpointRevoked>, I>>(object: I): EndpointRevoked {
+    const message = createBaseEndpointRevoked();
+    message.endpointId = object.endpointId ?? "";
+    message.error = (object.error !== undefined && object.error !== null) ? Error.fromPartial(object.error) : undefined;
+    return message;
+  },
+};
+
 function createBaseEdgeMessage(): EdgeMessage {
   return { msg: undefined };
 }
@@ -983,6 +1086,9 @@ export const EdgeMessage: MessageFns<EdgeMessage> = {
         break;
       case "fatal":
         Error.encode(message.msg.value, writer.uint32(26).fork()).join();
+        break;
+      case "revoked":
+        EndpointRevoked.encode(message.msg.value, writer.uint32(34).fork()).join();
         break;
     }
     return writer;
@@ -1025,6 +1131,14 @@ export const EdgeMessage: MessageFns<EdgeMessage> = {
             message.msg = { $case: "fatal", value: Error.decode(reader, reader.uint32()) };
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.msg = { $case: "revoked", value: EndpointRevoked.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1047,6 +1161,8 @@ export const EdgeMessage: MessageFns<EdgeMessage> = {
         ? { $case: "drain", value: Drain.fromJSON(object.drain) }
         : isSet(object.fatal)
         ? { $case: "fatal", value: Error.fromJSON(object.fatal) }
+        : isSet(object.revoked)
+        ? { $case: "revoked", value: EndpointRevoked.fromJSON(object.revoked) }
         : undefined,
     };
   },
@@ -1059,6 +1175,8 @@ export const EdgeMessage: MessageFns<EdgeMessage> = {
       obj.drain = Drain.toJSON(message.msg.value);
     } else if (message.msg?.$case === "fatal") {
       obj.fatal = Error.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "revoked") {
+      obj.revoked = EndpointRevoked.toJSON(message.msg.value);
     }
     return obj;
   },
@@ -1084,6 +1202,12 @@ export const EdgeMessage: MessageFns<EdgeMessage> = {
       case "fatal": {
         if (object.msg?.value !== undefined && object.msg?.value !== null) {
           message.msg = { $case: "fatal", value: Error.fromPartial(object.msg.value) };
+        }
+        break;
+      }
+      case "revoked": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "revoked", value: EndpointRevoked.fromPartial(object.msg.value) };
         }
         break;
       }

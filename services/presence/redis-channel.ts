@@ -92,7 +92,10 @@ const SCAN_COUNT = 200;
 
 /**
  * Presence over Redis pub/sub plus TTL'd keys (see the comment at the top of this file).
- * Constructing it opens nothing; `start` connects.
+ * Constructing it opens nothing; `start` connects. Driven by the edge's cluster presence from the
+ * event loop: no method blocks, and `publishDelta`, `publishHeartbeat` and `requestSnapshot`
+ * never throw (they drop while Redis is down). The sink is called synchronously from ioredis
+ * callbacks and must not throw either (if it does, the error is logged and the channel goes on).
  */
 export class RedisChannel implements PresenceChannel {
   readonly name = 'redis' as const;
@@ -299,9 +302,11 @@ export class RedisChannel implements PresenceChannel {
         if (this.cmd?.status === 'ready') this.bootstrap();
       },
       (err: Error) => {
-        // The connection is broken; its close event brings the next attempt.
         this.lastError = err;
-        this.log.debug('subscribe failed', { error: err });
+        // Connection still up: Redis refused (e.g. an ACL without SUBSCRIBE) — say so. Otherwise the
+        // connection broke and its close event brings the next attempt.
+        if (sub.status === 'ready') this.warnLimited('subscribe-refused', 'redis refused SUBSCRIBE; presence over redis receives nothing', { channel: this.channel, error: err.message });
+        else this.log.debug('subscribe failed', { error: err });
       },
     );
   }
@@ -315,6 +320,7 @@ export class RedisChannel implements PresenceChannel {
     if (now) {
       this.log.info('redis connected', { redis: this.where, channel: this.channel });
       this.downSince = 0;
+      this.lastError = undefined;
     } else {
       this.log.info('redis disconnected; retrying in the background', { redis: this.where, error: this.lastError?.message });
       this.downSince = this.lastDownReminder = Date.now();
@@ -442,7 +448,7 @@ export class RedisChannel implements PresenceChannel {
       if (this.deliverSnapshotKey(id, buf)) snapshots++;
     });
     await this.scanKeys('node:', (id, buf) => {
-      const n = this.decode('node key', () => NodeInfo.decode(buf), id);
+      const n = this.decode('node key', () => NodeInfo.decode(buf), this.nodeKey(id));
       if (!n || this.stopped) return;
       if (n.nodeId !== id) return this.warnLimited('node-key-mismatch', 'ignoring node key whose content names another node', { key: this.nodeKey(id), nodeId: n.nodeId });
       if (id === this.selfId) return;
@@ -474,7 +480,7 @@ export class RedisChannel implements PresenceChannel {
   /** Decodes a snapshot key's value and delivers it; false when skipped. */
   private deliverSnapshotKey(id: string, buf: Buffer): boolean {
     if (id === this.selfId || this.stopped) return false;
-    const s = this.decode('snapshot key', () => Snapshot.decode(buf), id);
+    const s = this.decode('snapshot key', () => Snapshot.decode(buf), this.snapshotKey(id));
     if (!s) return false;
     if (!s.origin || s.origin.nodeId !== id) {
       this.warnLimited('snapshot-key-mismatch', 'ignoring snapshot key whose origin is not its owner', { key: this.snapshotKey(id), origin: s.origin?.nodeId ?? null });
@@ -512,7 +518,7 @@ export class RedisChannel implements PresenceChannel {
     try {
       return fn();
     } catch (err) {
-      this.warnLimited(`malformed-${what}`, `dropping malformed presence ${what}`, { reason: (err as Error).message, ...(key !== undefined ? { node: key } : {}) });
+      this.warnLimited(`malformed-${what}`, `dropping malformed presence ${what}`, { reason: (err as Error).message, ...(key !== undefined ? { key } : {}) });
       return undefined;
     }
   }
@@ -549,16 +555,16 @@ export class RedisChannel implements PresenceChannel {
 function validate(o: RedisChannelOptions): Settings {
   const issues: Issue[] = [];
   let url = '';
-  if (typeof o.url !== 'string' || o.url === '') issues.push({ path: '--redis', message: 'is required' });
+  if (typeof o.url !== 'string' || o.url === '') issues.push({ path: 'redis', message: 'is required' });
   else {
     try {
       const u = new URL(o.url);
-      if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') issues.push({ path: '--redis', message: `must be a redis:// or rediss:// URL, got ${u.protocol}//` });
-      else if (!u.hostname) issues.push({ path: '--redis', message: 'must name a host' });
-      else if (u.pathname.length > 1 && !/^\/\d+$/.test(u.pathname)) issues.push({ path: '--redis', message: `database must be a number, got '${u.pathname.slice(1)}'` });
+      if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') issues.push({ path: 'redis', message: `must be a redis:// or rediss:// URL, got ${u.protocol}//` });
+      else if (!u.hostname) issues.push({ path: 'redis', message: 'must name a host' });
+      else if (u.pathname.length > 1 && !/^\/\d+$/.test(u.pathname)) issues.push({ path: 'redis', message: `database must be a number, got '${u.pathname.slice(1)}'` });
       url = o.url;
     } catch {
-      issues.push({ path: '--redis', message: 'is not a valid URL' });
+      issues.push({ path: 'redis', message: 'is not a valid URL' });
     }
   }
   const D = REDIS_CHANNEL_DEFAULTS;
@@ -581,7 +587,7 @@ function validate(o: RedisChannelOptions): Settings {
     connectTimeoutMs: ms('connectTimeoutMs', 10),
     reconnectMaxMs: ms('reconnectMaxMs', 10),
   };
-  if (issues.length) throw new MeshgateError('MG_CONFIG_INVALID', { field: '--redis', issues });
+  if (issues.length) throw new MeshgateError('MG_CONFIG_INVALID', { field: 'redis', issues });
   return Object.freeze(settings);
 }
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { PeerServiceClient, type PeerMessage } from '../../services/gen/peer.js';
 import { eventually, send, startAgent, startCluster, startUpstream, type EdgeHandle } from '../helpers/gateway.js';
-import { stopAll, type Proc } from '../helpers/procs.js';
+import { meshgate, meshgateRun, stopAll, type Proc } from '../helpers/procs.js';
 
 describe('multi-PoP cluster over the gRPC mesh', function () {
   this.timeout(90_000);
@@ -25,12 +25,10 @@ describe('multi-PoP cluster over the gRPC mesh', function () {
     const [eu, us] = await Promise.all([startUpstream('foo-eu'), startUpstream('foo-us')]);
     fooEu = (await startAgent('agent-foo-eu', { upstreamPort: eu.port, url: 'https://foo.internal', edge: edges.eu, authtoken: 'tok_acme', pooling: true })).proc;
     await startAgent('agent-foo-us', { upstreamPort: us.port, url: 'https://foo.internal', edge: edges.us, authtoken: 'tok_acme', pooling: true });
-    // Converged when jp sees both members.
-    const seen = new Set<string>();
-    await eventually('jp reaches both members', async () => {
-      const r = await send(edges.jp.http, 'api.example.com', '/get');
-      if (r.status === 200) seen.add(r.json().replica);
-      return seen.size === 2;
+    // Converged when each edge with a member answers from it and jp answers at all.
+    await eventually('presence converged', async () => {
+      const [e, u, j] = await Promise.all(['eu', 'us', 'jp'].map((r) => send(edges[r].http, 'api.example.com', '/get')));
+      return e.status === 200 && e.json().replica === 'foo-eu' && u.status === 200 && u.json().replica === 'foo-us' && j.status === 200;
     }, 15_000, 20);
   });
   after(stopAll);
@@ -79,6 +77,41 @@ describe('multi-PoP cluster over the gRPC mesh', function () {
     client.close();
     await edges.eu.proc.waitLine((l) => l.includes('peer refused: bad or missing cluster secret'), 5_000);
     assert.deepEqual([...(await replicas('eu', 5)).keys()], ['foo-eu']);
+  });
+
+  it('refuses a pool conflict across regions with the same error as on one edge', async () => {
+    const up = await startUpstream('solo');
+    await startAgent('solo-eu', { upstreamPort: up.port, url: 'https://solo.internal', edge: edges.eu, authtoken: 'tok_acme' });
+    await eventually('jp knows solo.internal', async () => edges.jp.proc.logs().length > 0 && (await meshgateRun(['agent', 'http', String(up.port), '--url', 'https://solo.internal', '--edge', edges.jp.tunnel, '--authtoken', 'tok_acme'])).stderr.includes('MG_POOL_CONFLICT'), 5_000, 100);
+    const r = await meshgateRun(['agent', 'http', String(up.port), '--url', 'https://solo.internal', '--edge', edges.us.tunnel, '--authtoken', 'tok_acme', '--pooling-enabled']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /already online does not have pooling enabled.*MG_POOL_CONFLICT/s);
+  });
+
+  it('resolves a registration race between two regions the same way on every edge', async () => {
+    const [a, b] = await Promise.all([startUpstream('race-a'), startUpstream('race-b')]);
+    // Both start at once: each edge may accept its own before hearing of the other.
+    const agents = [
+      meshgate('race-eu', ['agent', 'http', String(a.port), '--url', 'http://race.acme.test', '--edge', edges.eu.tunnel, '--authtoken', 'tok_acme']),
+      meshgate('race-jp', ['agent', 'http', String(b.port), '--url', 'http://race.acme.test', '--edge', edges.jp.tunnel, '--authtoken', 'tok_acme']),
+    ];
+    // Settled when every edge answers from the same single replica.
+    let winner = '';
+    await eventually('all edges agree on one winner', async () => {
+      const seen = new Set<string>();
+      for (const region of ['eu', 'us', 'jp']) {
+        for (let i = 0; i < 4; i++) {
+          const r = await send(edges[region].http, 'race.acme.test', '/get');
+          if (r.status !== 200) return false;
+          seen.add(r.json().replica);
+        }
+      }
+      winner = [...seen][0];
+      return seen.size === 1;
+    }, 10_000, 100);
+    const loser = agents[winner === 'race-a' ? 1 : 0];
+    await eventually('the loser was refused or revoked', async () => loser.exitCode === 1 || loser.stderr.some((l) => l.includes('endpoint taken offline by the edge')), 5_000);
+    assert.match(loser.stderr.join('\n'), /MG_POOL_CONFLICT/);
   });
 
   it('fails over to the us member when the eu agent dies: no request after the withdrawal fails', async () => {

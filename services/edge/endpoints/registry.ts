@@ -40,6 +40,18 @@ export class EndpointRegistry {
     this.byId.set(ep.id, ep);
   }
 
+  /** The members `ep` could not pool with (empty when `add` would succeed). */
+  conflicts(ep: Pick<Endpoint, 'account' | 'url' | 'poolingEnabled'>): readonly Endpoint[] {
+    const pool = this.table(ep.url.binding, ep.account, false)?.get(poolKey(ep.url));
+    if (!pool) return [];
+    try {
+      checkJoin(pool, ep);
+      return [];
+    } catch {
+      return pool.members;
+    }
+  }
+
   /** Throws the error `add` would throw, without adding. */
   checkAdd(ep: Pick<Endpoint, 'account' | 'url' | 'poolingEnabled'>): void {
     const pool = this.table(ep.url.binding, ep.account, false)?.get(poolKey(ep.url));
@@ -120,7 +132,7 @@ function checkJoin(pool: Pool, ep: Pick<Endpoint, 'account' | 'url' | 'poolingEn
     const who = !ep.poolingEnabled && existingOff ? 'neither endpoint has' : !ep.poolingEnabled ? 'the new endpoint does not have' : 'the endpoint already online does not have';
     throw new MeshgateError('MG_POOL_CONFLICT', {
       field: 'pooling_enabled',
-      detail: `${ep.url.url} is already online and ${who} pooling enabled; start both with --pooling-enabled (pooling_enabled: true)`,
+      detail: `${ep.url.url}: ${who} pooling enabled; start both with --pooling-enabled (pooling_enabled: true)`,
     });
   }
 }
