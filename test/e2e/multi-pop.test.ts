@@ -6,7 +6,9 @@
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { PeerServiceClient, type PeerMessage } from '../../services/gen/peer.js';
-import { eventually, send, startAgent, startCluster, startUpstream, type EdgeHandle } from '../helpers/gateway.js';
+import { createHash } from 'node:crypto';
+import { CLUSTER_SECRET, eventually, send, startAgent, startCluster, startUpstream, type EdgeHandle } from '../helpers/gateway.js';
+import { wsConnect } from '../helpers/ws-client.js';
 import { meshgate, meshgateRun, stopAll, type Proc } from '../helpers/procs.js';
 
 describe('multi-PoP cluster over the gRPC mesh', function () {
@@ -60,6 +62,39 @@ describe('multi-PoP cluster over the gRPC mesh', function () {
     const r = await send(edges.jp.http, 'api.example.com', '/headers');
     assert.equal(r.json().headers['x-forwarded-host'], 'api.example.com');
     assert.equal(r.json().headers['x-forwarded-for'], '127.0.0.1');
+  });
+
+  it('streams bodies and WebSockets through the relay (entering jp, agent on another edge)', async () => {
+    const body = Buffer.alloc(20 * 1024 * 1024, 'relay');
+    const r = await send(edges.jp.http, 'api.example.com', '/post', { method: 'POST', body, headers: { 'content-type': 'application/octet-stream' } });
+    assert.equal(r.status, 200);
+    assert.equal(r.json().body.size, body.length);
+    assert.equal(r.json().body.sha256, createHash('sha256').update(body).digest('hex'));
+    const ws = await wsConnect(edges.jp.http, 'api.example.com', '/ws');
+    assert.equal(ws.status, 101);
+    ws.send('through two edges');
+    assert.equal(await ws.next(), 'through two edges');
+    ws.close();
+  });
+
+  it('refuses malformed presence from an authenticated peer, logs it and keeps serving', async () => {
+    const client = new PeerServiceClient(edges.us.peer, grpc.credentials.createInsecure());
+    const md = new grpc.Metadata();
+    md.set('authorization', `Bearer ${CLUSTER_SECRET}`);
+    md.set('meshgate-node', 'liar-1');
+    const call = client.presence(md);
+    call.on('error', () => {});
+    call.on('data', () => {});
+    const forged = { nodeId: 'eu-1', region: 'eu', peerAddr: '', relayAddr: '127.0.0.1:1', incarnation: Date.now() };
+    call.write({ msg: { $case: 'snapshot', value: { origin: forged, seq: 99, endpoints: [] } } } as PeerMessage);
+    call.write({ msg: undefined } as PeerMessage);
+    await edges.us.proc.waitLine((l) => l.includes('peer message refused') && l.includes('is not the caller'), 5_000);
+    await edges.us.proc.waitLine((l) => l.includes('peer message refused') && l.includes('empty message'), 5_000);
+    call.end();
+    client.close();
+    // The forged snapshot (claiming eu-1 has no endpoints) changed nothing.
+    assert.deepEqual([...(await replicas('us', 5)).keys()], ['foo-us']);
+    assert.equal((await send(edges.jp.http, 'api.example.com', '/get')).status, 200);
   });
 
   it('refuses peers without the cluster secret and keeps serving', async () => {
