@@ -47,6 +47,8 @@ export interface EdgeConfig {
     /** Relay listener for requests from other edges; default: the peer host, any free port. */
     relay?: ListenAddr;
   };
+  /** Addresses other edges should use to reach this one, when they differ from the listen addresses (NAT, proxies). */
+  advertise: { peer?: string; relay?: string };
   /** Static seed addresses (`host:port` of other edges' listen.peer). */
   peers: string[];
   /** Redis URL for the second presence channel and discovery; absent = gRPC mesh only. */
@@ -78,7 +80,7 @@ export interface EdgeFlagOverrides {
   tlsKey?: string;
 }
 
-const TOP_KEYS = ['region', 'node_id', 'listen', 'tls', 'accounts', 'cloud_endpoints', 'peers', 'redis', 'cluster_secret', 'presence_profile', 'presence_channels'] as const;
+const TOP_KEYS = ['region', 'node_id', 'listen', 'tls', 'accounts', 'cloud_endpoints', 'peers', 'redis', 'cluster_secret', 'presence_profile', 'presence_channels', 'advertise'] as const;
 const LABEL_RE = /^[a-z0-9][a-z0-9-]{0,31}$/;
 
 /** Loads and validates an edge config file; throws MG_CONFIG_INVALID listing every issue. */
@@ -121,6 +123,13 @@ export function parseEdgeConfig(text: string, baseDir: string, flags: EdgeFlagOv
   peers.forEach((a, i) => {
     if (!parseHostPort(a)) c.add(['peers', i], `'${a}' is not host:port of another edge's listen.peer`);
   });
+  const advRaw = c.object(top.advertise, ['advertise'], ['peer', 'relay'], false) ?? {};
+  const advertise: { peer?: string; relay?: string } = {};
+  for (const k of ['peer', 'relay'] as const) {
+    const v = c.string(advRaw[k], ['advertise', k], { nonEmpty: true });
+    if (v !== undefined && !parseHostPort(v)) c.add(['advertise', k], `'${v}' is not host:port`);
+    else if (v !== undefined) advertise[k] = v;
+  }
   const redis = flags.redis ?? c.string(top.redis, ['redis'], { nonEmpty: true });
   if (redis !== undefined && !/^rediss?:\/\/[^\s]+$/.test(redis)) c.add(['redis'], `'${redis}' is not a redis:// URL (e.g. redis://127.0.0.1:6379)`);
   const clusterSecret = flags.clusterSecret ?? c.string(top.cluster_secret, ['cluster_secret'], { nonEmpty: true }) ?? process.env.MESHGATE_CLUSTER_SECRET ?? '';
@@ -197,6 +206,7 @@ export function parseEdgeConfig(text: string, baseDir: string, flags: EdgeFlagOv
     nodeId,
     listen: { http, https, tunnel: tunnel!, peer, relay },
     peers,
+    advertise,
     redis,
     clusterSecret,
     presenceChannels,

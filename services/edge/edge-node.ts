@@ -216,7 +216,7 @@ export class EdgeNode {
     if (c.redis && c.presenceChannels.includes('redis')) {
       channels.push(new RedisChannel({ url: c.redis, log: this.log.child({ component: 'redis' }) }));
     }
-    const self = { nodeId: c.nodeId, region: c.region, peerAddr: listeners.peer, relayAddr: listeners.relay, incarnation: Date.now() };
+    const self = { nodeId: c.nodeId, region: c.region, peerAddr: c.advertise.peer ?? listeners.peer, relayAddr: c.advertise.relay ?? listeners.relay, incarnation: Date.now() };
     this.presence = new ClusterPresence(self, channels, this.registry, profile, c.clusterSecret, this.log.child({ component: 'presence' }));
     const mesh = this.mesh;
     if (mesh) this.presence.onNodeSeen = (n) => mesh.dial(n.peerAddr);

@@ -85,7 +85,7 @@ export class GrpcMesh implements PresenceChannel {
 
   /** Dials a peer address if not already connected (addresses learned from hellos or Redis). */
   dial(addr: string): void {
-    if (this.stopped || !addr || addr === this.address || this.outbound.has(addr)) return;
+    if (this.stopped || !addr || addr === this.address || addr === this.local?.self.peerAddr || this.outbound.has(addr)) return;
     const client = new PeerServiceClient(addr, grpc.credentials.createInsecure(), {
       'grpc.keepalive_time_ms': 10_000,
       'grpc.keepalive_timeout_ms': 5_000,
