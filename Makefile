@@ -47,13 +47,18 @@ test-unit: build
 demo: build
 	./bin/meshgate cluster up
 
-# Benchmark meshgate against nginx on this machine (installs nginx and wrk when missing)
+# Benchmarks: meshgate vs nginx (installs nginx and wrk when missing), then presence at scale
 bench: build
 	bash test/bench/setup.sh
 	node dist/test/bench/proxy-bench.js
+	node dist/test/bench/presence-scale.js
+
+# Presence at scale only: 10,000 agent endpoints over 3 edges, a 4th joins (SCALE_ENDPOINTS=N)
+bench-presence: build
+	node dist/test/bench/presence-scale.js
 
 # Remove build output
 clean:
 	rm -rf dist
 
-.PHONY: help deps build proto proto-check test-deps test test-unit demo bench clean
+.PHONY: help deps build proto proto-check test-deps test test-unit demo bench bench-presence clean

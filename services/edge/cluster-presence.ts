@@ -44,6 +44,7 @@ export class ClusterPresence implements LocalState, Locality {
       wantSnapshot: (origin) => {
         for (const c of this.channels) c.requestSnapshot(origin);
       },
+      snapshotApplied: (node, endpoints, via) => this.log.debug('peer snapshot applied', { peer: node.nodeId, endpoints, via }),
       nodeState: (node, state) => {
         const fields = { peer: node.nodeId, peerRegion: node.region };
         if (state === 'dead') {

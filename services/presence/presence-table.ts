@@ -27,6 +27,8 @@ export interface PresenceEvents {
   remove(node: NodeInfo, endpointId: string): void;
   /** The table lacks state for `origin`; ask channels for its snapshot. */
   wantSnapshot(origin: string): void;
+  /** A snapshot from `node` was applied; `endpoints` is how many it holds now. */
+  snapshotApplied?(node: NodeInfo, endpoints: number, via: ChannelName): void;
   /** Liveness changed: 'alive' (heard again), 'suspect', 'dead' (endpoints removed). */
   nodeState?(node: NodeInfo, state: 'alive' | 'suspect' | 'dead'): void;
 }
@@ -91,6 +93,7 @@ export class PresenceTable implements PresenceSink {
       cur.endpoints.set(id, rec);
       if (!prev || !sameRecord(prev, rec)) this.events.upsert(o, rec);
     }
+    this.events.snapshotApplied?.(o, cur.endpoints.size, via);
   }
 
   onDelta(d: Delta, via: ChannelName): void {
