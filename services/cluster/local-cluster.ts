@@ -56,6 +56,8 @@ export interface ClusterOptions {
   httpsPort: number;
   tunnelPort: number;
   peerPort: number;
+  /** Redis URL for the second presence channel (optional). */
+  redis?: string;
   log: Logger;
 }
 
@@ -97,6 +99,7 @@ export class LocalCluster {
       `  tunnel: ${o.host}:${port(o.tunnelPort)}`,
       ...(o.regions.length > 1 ? [`  peer: ${o.host}:${port(o.peerPort)}`] : []),
       ...(o.regions.length > 1 ? [`peers: [${seeds.map((a) => `"${a}"`).join(', ')}]`, `cluster_secret: ${this.secret}`, 'presence_profile: local'] : []),
+      ...(o.regions.length > 1 && o.redis ? [`redis: "${o.redis}"`] : []),
       'accounts:',
       '  - name: demo',
       `    authtokens: [${DEMO_AUTHTOKEN}]`,

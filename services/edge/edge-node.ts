@@ -210,13 +210,11 @@ export class EdgeNode {
       this.mesh = new GrpcMesh({ listen: peer, seeds: c.peers, secret: c.clusterSecret, antiEntropyMs: profile.antiEntropyMs, log: this.log.child({ component: 'mesh' }) });
       listeners.peer = await this.mesh.listen();
       channels.push(this.mesh);
-    } else {
-      listeners.peer = `${peer.host}:${peer.port}`;
     }
     if (c.redis && c.presenceChannels.includes('redis')) {
       channels.push(new RedisChannel({ url: c.redis, log: this.log.child({ component: 'redis' }) }));
     }
-    const self = { nodeId: c.nodeId, region: c.region, peerAddr: c.advertise.peer ?? listeners.peer, relayAddr: c.advertise.relay ?? listeners.relay, incarnation: Date.now() };
+    const self = { nodeId: c.nodeId, region: c.region, peerAddr: this.mesh ? (c.advertise.peer ?? listeners.peer ?? '') : '', relayAddr: c.advertise.relay ?? listeners.relay, incarnation: Date.now() };
     this.presence = new ClusterPresence(self, channels, this.registry, profile, c.clusterSecret, this.log.child({ component: 'presence' }));
     const mesh = this.mesh;
     if (mesh) this.presence.onNodeSeen = (n) => mesh.dial(n.peerAddr);

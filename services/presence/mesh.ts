@@ -66,7 +66,22 @@ export class GrpcMesh implements PresenceChannel {
   /** Binds the listener; resolves with the bound `host:port`. Call before `start`. */
   async listen(): Promise<string> {
     const impl: PeerServiceServer = { presence: (call) => this.onInbound(call) };
-    this.server.addService(PeerServiceService, impl);
+    // Undecodable frames become an empty message (refused and logged in onPresence) instead of
+    // an error grpc-js would swallow.
+    const service = {
+      presence: {
+        ...PeerServiceService.presence,
+        requestDeserialize: (b: Buffer): PeerMessage => {
+          try {
+            return PeerMessage.decode(b);
+          } catch (e) {
+            this.opts.log.warn('peer message refused: undecodable', { bytes: b.length, reason: (e as Error).message });
+            return { msg: undefined };
+          }
+        },
+      },
+    };
+    this.server.addService(service, impl);
     const { host, port } = this.opts.listen;
     const bound = await new Promise<number>((resolve, reject) =>
       this.server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),

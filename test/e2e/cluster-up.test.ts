@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { send } from '../helpers/gateway.js';
-import { meshgate, stopAll, type Proc } from '../helpers/procs.js';
+import { meshgate, meshgateRun, stopAll, type Proc } from '../helpers/procs.js';
 
 function childrenOf(pid: number): number[] {
   try {
@@ -66,5 +66,29 @@ describe('meshgate cluster up (make demo)', function () {
       }
     });
     assert.deepEqual(alive, []);
+  });
+});
+
+describe('meshgate cluster up --redis', function () {
+  this.timeout(60_000);
+  after(stopAll);
+
+  it('brings the cluster up with the Redis channel and refuses a bad --redis URL', async () => {
+    const { startRedisServer } = await import('../helpers/redis-server.js');
+    const redis = await startRedisServer();
+    try {
+      const c = meshgate('cluster-redis', ['cluster', 'up', '--http-port', '0', '--https-port', '0', '--tunnel-port', '0', '--peer-port', '0', '--redis', redis.url]);
+      const ready = await c.ready(40_000);
+      assert.match(c.stdout.join('\n'), /presence over gRPC \+ Redis/);
+      const jp = ready.edges.find((e: { region: string }) => e.region === 'jp').listeners.http;
+      assert.equal((await send(jp, 'api.example.com', '/bar/get')).json().replica, 'bar-1');
+      c.kill('SIGINT');
+      assert.equal(await c.exited, 0);
+    } finally {
+      await redis.stop();
+    }
+    const bad = await meshgateRun(['cluster', 'up', '--redis', 'localhost:6379']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--redis.*not a redis:\/\/ URL/);
   });
 });

@@ -92,6 +92,23 @@ describe('multi-PoP cluster over the gRPC mesh', function () {
     await edges.us.proc.waitLine((l) => l.includes('peer message refused') && l.includes('empty message'), 5_000);
     call.end();
     client.close();
+    // Bytes that are not a PeerMessage at all, on an authenticated stream.
+    const Raw = grpc.makeGenericClientConstructor(
+      { presence: { path: '/meshgate.peer.v1.PeerService/Presence', requestStream: true, responseStream: true, requestSerialize: (b: Buffer) => b, requestDeserialize: (b: Buffer) => b, responseSerialize: (b: Buffer) => b, responseDeserialize: (b: Buffer) => b } },
+      'RawPeer',
+    );
+    const raw = new Raw(edges.us.peer, grpc.credentials.createInsecure()) as unknown as { presence(md: grpc.Metadata): grpc.ClientDuplexStream<Buffer, Buffer>; close(): void };
+    const rawCall = raw.presence(md);
+    const rawEnded = new Promise<void>((resolve) => {
+      rawCall.on('error', () => resolve());
+      rawCall.on('end', () => resolve());
+      rawCall.on('data', () => {});
+    });
+    rawCall.write(Buffer.from([0xff, 0xff, 0xff, 0x0f, 0x01, 0x02]));
+    await edges.us.proc.waitLine((l) => l.includes('peer message refused: undecodable'), 5_000);
+    rawCall.end();
+    await Promise.race([rawEnded, new Promise((r) => setTimeout(r, 3_000))]);
+    raw.close();
     // The forged snapshot (claiming eu-1 has no endpoints) changed nothing.
     assert.deepEqual([...(await replicas('us', 5)).keys()], ['foo-us']);
     assert.equal((await send(edges.jp.http, 'api.example.com', '/get')).status, 200);

@@ -4,13 +4,18 @@ import { DEMO_AUTHTOKEN, LocalCluster } from '../../cluster/local-cluster.js';
 import { parseFlags, stringFlag } from '../flags.js';
 import { untilSignal } from '../signals.js';
 
-const USAGE = 'meshgate cluster up [--regions eu,us,jp] [--host 127.0.0.1] [--http-port 8080] [--https-port 8443] [--tunnel-port 4443] [--peer-port 7443]  (each further region: ports + 100)';
+const USAGE = 'meshgate cluster up [--regions eu,us,jp] [--host 127.0.0.1] [--http-port 8080] [--https-port 8443] [--tunnel-port 4443] [--peer-port 7443] [--redis redis://host:port]  (each further region: ports + 100)';
 
 function port(v: string | undefined, flag: string, dflt: number): number {
   if (v === undefined) return dflt;
   const n = Number(v);
   if (!/^\d+$/.test(v) || n > 65535) throw new MeshgateError('MG_FLAG_INVALID', { field: flag, detail: `'${v}' is not a port number (0-65535)` });
   return n;
+}
+
+function redisFlag(v: string | undefined): string | undefined {
+  if (v !== undefined && !/^rediss?:\/\/\S+$/.test(v)) throw new MeshgateError('MG_FLAG_INVALID', { field: '--redis', detail: `'${v}' is not a redis:// URL (e.g. redis://127.0.0.1:6379)` });
+  return v;
 }
 
 /** `meshgate cluster up`: the local demo cluster, until Ctrl-C. */
@@ -20,7 +25,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const p = parseFlags(
     argv.slice(1),
-    { regions: { type: 'string' }, host: { type: 'string' }, 'http-port': { type: 'string' }, 'https-port': { type: 'string' }, 'tunnel-port': { type: 'string' }, 'peer-port': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    { regions: { type: 'string' }, host: { type: 'string' }, 'http-port': { type: 'string' }, 'https-port': { type: 'string' }, 'tunnel-port': { type: 'string' }, 'peer-port': { type: 'string' }, redis: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     USAGE,
   );
   if (p.values.help) {
@@ -40,6 +45,7 @@ export async function run(argv: string[]): Promise<number> {
     httpsPort: port(stringFlag(p, 'https-port'), '--https-port', 8443),
     tunnelPort: port(stringFlag(p, 'tunnel-port'), '--tunnel-port', 4443),
     peerPort: port(stringFlag(p, 'peer-port'), '--peer-port', 7443),
+    redis: redisFlag(stringFlag(p, 'redis')),
     log,
   });
   const started = performance.now();
@@ -60,7 +66,7 @@ export async function run(argv: string[]): Promise<number> {
   const rows = info.edges.map((e) => `  ${e.region.padEnd(7)} ${e.node.padEnd(8)} ${e.listeners.http.padEnd(17)} ${e.listeners.https.padEnd(17)} ${e.listeners.tunnel.padEnd(17)} ${e.listeners.peer ?? '-'}`);
   const out = [
     '',
-    `meshgate local cluster is up (${info.edges.length} edge node${info.edges.length > 1 ? 's' : ''}, ${seconds} s)`,
+    `meshgate local cluster is up (${info.edges.length} edge node${info.edges.length > 1 ? 's' : ''}, ${seconds} s; presence over gRPC${stringFlag(p, 'redis') ? ' + Redis' : ''})`,
     '',
     '  region  node     http              https             tunnel (agents)   peer (gRPC)',
     ...rows,
