@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { PROFILES } from '../../services/presence/profiles.js';
 import { eventually, send, startAgent, startCluster, startUpstream, type EdgeHandle } from '../helpers/gateway.js';
 import { stopAll } from '../helpers/procs.js';
+import { measureConvergence } from '../helpers/convergence.js';
 
 const ROUTE_BY_HEADER = `
   - account: acme
@@ -14,11 +15,6 @@ const ROUTE_BY_HEADER = `
       on_http_request:
         - actions: [{type: forward-internal, config: {url: "https://\${req.headers['x-svc'][0]}.internal"}}]
 `;
-
-function percentile(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
-}
 
 describe('multi-PoP presence: convergence and faults (gRPC mesh)', function () {
   this.timeout(120_000);
@@ -32,19 +28,7 @@ describe('multi-PoP presence: convergence and faults (gRPC mesh)', function () {
   after(stopAll);
 
   it('converges: registration on jp to first success through eu, 20 trials (p50/p99 reported)', async () => {
-    const times: number[] = [];
-    for (let i = 0; i < 20; i++) {
-      const { proc } = await startAgent(`conv-${i}`, { upstreamPort: upPort, url: `https://c${i}.internal`, edge: edges.jp, authtoken: 'tok_acme' });
-      // The agent prints `ready` after the edge accepted the registration: the clock starts there.
-      const t0 = performance.now();
-      await eventually(`c${i} reachable through eu`, async () => (await send(edges.eu.http, 'svc.example.com', '/get', { headers: { 'x-svc': `c${i}` } })).status === 200, 5_000, 2);
-      times.push(performance.now() - t0);
-      await proc.stop();
-    }
-    const p50 = percentile(times, 50);
-    const p99 = percentile(times, 99);
-    console.log(`      convergence jp -> eu over gRPC: p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms (n=${times.length}; includes a poll every 2 ms and the request itself)`);
-    assert.ok(p99 < 1_000, 'presence arrives well within a second (goal p99 < 200 ms; see the printed figures)');
+    await measureConvergence(edges.jp, edges.eu, upPort, 'grpc');
   });
 
   it('does not flap when an edge is paused (SIGSTOP) for less than the removal timeout', async () => {

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { CLUSTER_SECRET, eventually, send, startAgent, startEdge, startUpstream, type EdgeHandle } from '../helpers/gateway.js';
 import { stopAll } from '../helpers/procs.js';
+import { measureConvergence } from '../helpers/convergence.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 
 function edgeYaml(region: string, redis: string, channels: string[], peers: string[], advertisePeer?: string): string {
@@ -36,25 +37,6 @@ async function cluster(redis: RedisServer, channels: string[], prefix: string): 
   const seeds = channels.includes('grpc') ? [euPeer] : [];
   const [us, jp] = await Promise.all(['us', 'jp'].map((r) => startEdge(edgeYaml(r, redis.url, channels, seeds), {}, `${prefix}-${r}`)));
   return { eu, us, jp };
-}
-
-function percentile(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
-}
-
-async function convergence(edges: Record<string, EdgeHandle>, upPort: number, label: string, trials = 20): Promise<void> {
-  const times: number[] = [];
-  for (let i = 0; i < trials; i++) {
-    const name = `${label}${i}`;
-    const { proc } = await startAgent(`agent-${name}`, { upstreamPort: upPort, url: `https://${name}.internal`, edge: edges.jp, authtoken: 'tok_acme' });
-    const t0 = performance.now();
-    await eventually(`${name} through eu`, async () => (await send(edges.eu.http, 'svc.example.com', '/get', { headers: { 'x-svc': name } })).status === 200, 5_000, 2);
-    times.push(performance.now() - t0);
-    await proc.stop();
-  }
-  console.log(`      convergence jp -> eu over ${label}: p50 ${percentile(times, 50).toFixed(1)} ms, p99 ${percentile(times, 99).toFixed(1)} ms (n=${trials})`);
-  assert.ok(percentile(times, 99) < 1_000);
 }
 
 /** A TCP forwarder the test can cut: stands in front of an edge's gRPC peer listener. */
@@ -105,7 +87,7 @@ describe('multi-PoP presence over Redis (real redis-server)', function () {
     after(async () => Promise.all(Object.values(edges).map((e) => e.proc.stop())));
 
     it('discovers the other edges and converges through Redis', async () => {
-      await convergence(edges, upPort, 'redis');
+      await measureConvergence(edges.jp, edges.eu, upPort, 'redis');
     });
   });
 
@@ -117,7 +99,7 @@ describe('multi-PoP presence over Redis (real redis-server)', function () {
     after(async () => Promise.all(Object.values(edges).map((e) => e.proc.stop())));
 
     it('converges with both channels delivering the same changes', async () => {
-      await convergence(edges, upPort, 'both');
+      await measureConvergence(edges.jp, edges.eu, upPort, 'both');
     });
 
     it('keeps presence flowing over gRPC when Redis dies', async () => {
