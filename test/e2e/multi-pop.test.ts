@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { PeerServiceClient, type PeerMessage } from '../../services/gen/peer.js';
 import { createHash } from 'node:crypto';
+import http2 from 'node:http2';
 import { CLUSTER_SECRET, eventually, send, startAgent, startCluster, startUpstream, type EdgeHandle } from '../helpers/gateway.js';
 import { wsConnect } from '../helpers/ws-client.js';
 import { meshgate, meshgateRun, stopAll, type Proc } from '../helpers/procs.js';
@@ -129,6 +130,24 @@ describe('multi-PoP cluster over the gRPC mesh', function () {
     client.close();
     await edges.eu.proc.waitLine((l) => l.includes('peer refused: bad or missing cluster secret'), 5_000);
     assert.deepEqual([...(await replicas('eu', 5)).keys()], ['foo-eu']);
+  });
+
+  it('refuses relay streams without the cluster secret', async () => {
+    const relay = String(edges.eu.proc.logs().find((l) => l.msg === 'ready')!.listeners.relay);
+    const session = http2.connect(`http://${relay}`);
+    try {
+      const { status, code } = await new Promise<{ status: number; code: string }>((resolve, reject) => {
+        const req = session.request({ ':path': '/get', ':authority': 'api.example.com', 'meshgate-endpoint-id': 'ep_any', 'meshgate-cluster-secret': 'guess' });
+        req.on('response', (h) => resolve({ status: Number(h[':status']), code: String(h['meshgate-error-code']) }));
+        req.on('error', reject);
+        req.resume();
+      });
+      assert.equal(status, 403);
+      assert.equal(code, 'MG_AGENT_UNREACHABLE');
+    } finally {
+      session.close();
+    }
+    await edges.eu.proc.waitLine((l) => l.includes('relay stream refused: bad or missing cluster secret'), 5_000);
   });
 
   it('refuses a pool conflict across regions with the same error as on one edge', async () => {
