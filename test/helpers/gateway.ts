@@ -58,7 +58,7 @@ export interface Answer {
 }
 
 /** Sends a request to `addr` (host:port) with a Host header, reads the whole (small) body. */
-export async function send(addr: string, host: string, path = '/', init: { method?: string; headers?: Record<string, string>; body?: string | Buffer; scheme?: 'http' | 'https' } = {}): Promise<Answer> {
+export async function send(addr: string, host: string, path = '/', init: { method?: string; headers?: Record<string, string | string[]>; body?: string | Buffer; scheme?: 'http' | 'https' } = {}): Promise<Answer> {
   const res = await request(`${init.scheme ?? 'http'}://${addr}${path}`, {
     method: (init.method ?? 'GET') as 'GET',
     headers: { host, ...init.headers },
