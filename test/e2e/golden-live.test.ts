@@ -102,6 +102,8 @@ describe('golden policies, live: real edge + agents + upstreams', function () {
             const o = c.expect.on_http_request?.outcome;
             if (o?.kind === 'forwarded' && o.url && !isOffline(o.url)) targets.add(new URL(o.url).origin);
           }
+          // Static targets in the policy too (e.g. a random split whose expectation names none).
+          for (const m of policy.matchAll(/https?:\/\/[a-z0-9-]+(?:\.[a-z0-9-]+)*\.internal(?::\d+)?/g)) if (!isOffline(m[0])) targets.add(new URL(m[0]).origin);
           // The policy is served on every origin the cases call (the golden's endpoint URL only
           // matters to the simulation, e.g. a wildcard policy called on several subdomains).
           const origins = new Set<string>();
@@ -139,6 +141,9 @@ describe('golden policies, live: real edge + agents + upstreams', function () {
             const headers: Record<string, string | string[]> = {};
             for (const [k, vs] of Object.entries(spec.spec.headers)) if (k !== 'host') headers[k] = vs.length === 1 ? vs[0] : vs;
             const head = spec.spec.method === 'HEAD';
+            // A declared Content-Length is honoured with a body of that size.
+            const declared = Number(spec.spec.headers['content-length']?.[0] ?? 0);
+            const body = declared > 0 ? Buffer.alloc(declared, 'x') : undefined;
             const addr = u.protocol === 'https:' ? edge.https! : edge.http;
             const outcome = c.expect.on_http_request!.outcome!;
             const finalStatus = c.expect.final?.status;
@@ -146,15 +151,16 @@ describe('golden policies, live: real edge + agents + upstreams', function () {
               await assert.rejects(send(addr, u.host, u.pathname + u.search, { method: spec.spec.method, headers, scheme: u.protocol === 'https:' ? 'https' : 'http' }));
               return;
             }
-            const r = await send(addr, u.host, u.pathname + u.search, { method: spec.spec.method, headers, scheme: u.protocol === 'https:' ? 'https' : 'http' });
+            const r = await send(addr, u.host, u.pathname + u.search, { method: spec.spec.method, headers, body, scheme: u.protocol === 'https:' ? 'https' : 'http' });
             const respPhase = c.expect.on_http_response?.outcome;
             if (respPhase?.kind === 'respond') {
               if (respPhase.status !== undefined) assert.equal(r.status, respPhase.status, r.text);
               if (respPhase.body !== undefined) assert.equal(r.text, respPhase.body);
             } else if (outcome.kind === 'forwarded') {
               assert.equal(r.status, finalStatus ?? 200, r.text);
-              if (head) assert.equal(r.headers['x-replica'], targetHost(outcome.url!));
-              else assert.equal(r.json().replica, targetHost(outcome.url!));
+              const replica = head ? r.headers['x-replica'] : r.json().replica;
+              if (outcome.url) assert.equal(replica, targetHost(outcome.url));
+              else assert.match(String(replica), /\.internal$/);
             } else if (outcome.kind === 'pass') {
               assert.equal(r.status, finalStatus ?? 200, r.text);
               assert.equal(head ? r.headers['x-replica'] : r.json().replica, 'self');

@@ -16,12 +16,20 @@
  * registered by dotted name — register a type (`HashNs`), a constant `hash` of that type, then
  * methods `HashNs.sha256(string): string`. Functions needing the request read
  * `currentContext()`. Never register an async function: evaluation must stay synchronous.
+ *
+ * ngrok's function catalog: functions-ip.ts (inCidrRange/inCidrRanges/isPrivateIp), functions-rand.ts,
+ * functions-encoding.ts (base64/json/url/queryString/basic_auth), functions-hash.ts,
+ * functions-strings.ts (string and list helpers cel-js lacks); all registered in every phase.
+ * Cookie functions are in functions-http.ts. Handlers signal failure with `celFail` (namespace.ts),
+ * which raises a CEL EvaluationError → MG_POLICY_RUNTIME_ERROR.
  */
 import { Environment, EvaluationError, ParseError, TypeError as CelTypeError, type ParseResult } from '@marcbachmann/cel-js';
 import type { Phase } from '../types.js';
 import {
   CelActions,
   CelConnection,
+  CelCookie,
+  CelSetCookie,
   CelEndpoint,
   CelRequest,
   CelResponse,
@@ -30,7 +38,12 @@ import {
   setCurrentContext,
   type EvalContext,
 } from './eval-context.js';
+import { registerEncodingFunctions } from './functions-encoding.js';
+import { registerHashFunctions } from './functions-hash.js';
 import { registerRequestFunctions, registerResponseFunctions } from './functions-http.js';
+import { registerIpFunctions } from './functions-ip.js';
+import { registerRandFunctions } from './functions-rand.js';
+import { registerStringFunctions } from './functions-strings.js';
 import { checkLiteralRegexes } from './regex-guard.js';
 
 /** Longest expression accepted, in characters. Longer ones are almost certainly generated junk. */
@@ -58,12 +71,49 @@ const TYPES: Record<string, TypeInfo> = {
     ctor: CelUrl,
     fields: { path: 'string', query: 'string', scheme: 'string', host: 'string', port: 'int', raw: 'string', query_params: HEADERS },
   },
+  Cookie: { display: 'req.cookies[name][i]', ctor: CelCookie, fields: { name: 'string', value: 'string' } },
+  SetCookie: {
+    display: 'res.cookies[name][i]',
+    ctor: CelSetCookie,
+    fields: {
+      name: 'string',
+      value: 'string',
+      domain: 'string',
+      path: 'string',
+      expires: 'string',
+      max_age: 'int',
+      secure: 'bool',
+      http_only: 'bool',
+      same_site: 'string',
+      unparsed_attributes: 'list<string>',
+    },
+  },
   Request: {
     display: 'req',
     ctor: CelRequest,
-    fields: { method: 'string', host: 'string', version: 'string', url: 'Url', headers: HEADERS },
+    fields: {
+      method: 'string',
+      host: 'string',
+      version: 'string',
+      url: 'Url',
+      headers: HEADERS,
+      cookies: 'map<string, list<Cookie>>',
+      content_type: 'string',
+      content_length: 'int',
+      user_agent: 'string',
+    },
   },
-  Response: { display: 'res', ctor: CelResponse, fields: { status_code: 'int', headers: HEADERS } },
+  Response: {
+    display: 'res',
+    ctor: CelResponse,
+    fields: {
+      status_code: 'int',
+      headers: HEADERS,
+      cookies: 'map<string, list<SetCookie>>',
+      content_type: 'string',
+      content_length: 'int',
+    },
+  },
   Connection: {
     display: 'conn',
     ctor: CelConnection,
@@ -96,6 +146,11 @@ function buildEnvironments(): Record<Phase, Environment> {
     .registerVariable('vars', 'map<string, dyn>', { description: 'variables set by set-vars in this phase' })
     .registerVariable('actions', 'Actions', { description: 'result variables of earlier actions in this phase' })
     .registerVariable('time', 'Time', { description: 'time.now: the current time, RFC 3339' });
+  registerIpFunctions(base);
+  registerRandFunctions(base);
+  registerEncodingFunctions(base);
+  registerHashFunctions(base);
+  registerStringFunctions(base);
 
   const request = base.clone();
   request.registerVariable('req', 'Request', { description: 'the HTTP request' });

@@ -82,6 +82,132 @@ export class CelRequest {
   get headers(): HeaderMap {
     return this.#x.req.headers;
   }
+  #cookieSource: string | undefined;
+  #cookies: Record<string, CelCookie[]> | undefined;
+  /** Cookies from the `cookie` header(s), name → every cookie with that name, in order. Parsed once per distinct header. */
+  get cookies(): Record<string, CelCookie[]> {
+    const h = this.#x.req.headers['cookie'];
+    const src = h === undefined ? '' : h.length === 1 ? h[0] : h.join('; ');
+    if (this.#cookies !== undefined && this.#cookieSource === src) return this.#cookies;
+    this.#cookieSource = src;
+    return (this.#cookies = parseCookieHeader(src));
+  }
+  /** The first `content-type` value, '' when absent. */
+  get content_type(): string {
+    return this.#x.req.headers['content-type']?.[0] ?? '';
+  }
+  /** From `content-length`; -1 when the length is unknown (chunked or invalid), 0 when there is no body header at all. */
+  get content_length(): bigint {
+    return contentLength(this.#x.req.headers);
+  }
+  /** The first `user-agent` value, '' when absent. */
+  get user_agent(): string {
+    return this.#x.req.headers['user-agent']?.[0] ?? '';
+  }
+}
+
+/** One request cookie: `req.cookies['sid'][0].value`. */
+export class CelCookie {
+  readonly name: string;
+  readonly value: string;
+  constructor(name: string, value: string) {
+    this.name = name;
+    this.value = value;
+  }
+}
+
+/** One response cookie (a `set-cookie` header): `res.cookies['sid'][0].path`. Absent attributes are '' / 0 / false. */
+export class CelSetCookie {
+  name = '';
+  value = '';
+  domain = '';
+  path = '';
+  /** The raw `Expires` attribute text. */
+  expires = '';
+  max_age = 0n;
+  secure = false;
+  http_only = false;
+  same_site = '';
+  unparsed_attributes: string[] = [];
+}
+
+function unquote(v: string): string {
+  return v.length >= 2 && v.charCodeAt(0) === 34 && v.charCodeAt(v.length - 1) === 34 ? v.slice(1, -1) : v;
+}
+
+/** Parses a `cookie` header value (`a=1; b=2`). Pairs without `=` or with an empty name are skipped. */
+export function parseCookieHeader(src: string): Record<string, CelCookie[]> {
+  const out: Record<string, CelCookie[]> = Object.create(null);
+  if (src === '') return out;
+  for (const part of src.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) continue;
+    const name = part.slice(0, eq).trim();
+    if (name === '') continue;
+    const c = new CelCookie(name, unquote(part.slice(eq + 1).trim()));
+    const list = out[name];
+    if (list === undefined) out[name] = [c];
+    else list.push(c);
+  }
+  return out;
+}
+
+/** Parses `set-cookie` header values, one cookie each. */
+export function parseSetCookies(values: readonly string[]): Record<string, CelSetCookie[]> {
+  const out: Record<string, CelSetCookie[]> = Object.create(null);
+  for (const line of values) {
+    const parts = line.split(';');
+    const first = parts[0];
+    const eq = first.indexOf('=');
+    if (eq < 0) continue;
+    const c = new CelSetCookie();
+    c.name = first.slice(0, eq).trim();
+    if (c.name === '') continue;
+    c.value = unquote(first.slice(eq + 1).trim());
+    for (let i = 1; i < parts.length; i++) {
+      const attr = parts[i].trim();
+      if (attr === '') continue;
+      const e = attr.indexOf('=');
+      const key = (e < 0 ? attr : attr.slice(0, e)).trim().toLowerCase();
+      const val = e < 0 ? '' : attr.slice(e + 1).trim();
+      switch (key) {
+        case 'domain':
+          c.domain = val;
+          break;
+        case 'path':
+          c.path = val;
+          break;
+        case 'expires':
+          c.expires = val;
+          break;
+        case 'max-age':
+          if (/^-?[0-9]{1,18}$/.test(val)) c.max_age = BigInt(val);
+          else c.unparsed_attributes.push(attr);
+          break;
+        case 'secure':
+          c.secure = true;
+          break;
+        case 'httponly':
+          c.http_only = true;
+          break;
+        case 'samesite':
+          c.same_site = val;
+          break;
+        default:
+          c.unparsed_attributes.push(attr);
+      }
+    }
+    const list = out[c.name];
+    if (list === undefined) out[c.name] = [c];
+    else list.push(c);
+  }
+  return out;
+}
+
+function contentLength(h: HeaderMap): bigint {
+  const v = h['content-length']?.[0];
+  if (v !== undefined) return /^[0-9]{1,18}$/.test(v.trim()) ? BigInt(v.trim()) : -1n;
+  return h['transfer-encoding'] !== undefined ? -1n : 0n;
 }
 
 /** `res.*` (on_http_response only). */
@@ -95,6 +221,23 @@ export class CelResponse {
   }
   get headers(): HeaderMap {
     return this.#r.headers;
+  }
+  #cookieSource: readonly string[] | undefined;
+  #cookieCount = 0;
+  #cookies: Record<string, CelSetCookie[]> | undefined;
+  /** Cookies from the `set-cookie` headers, name → every cookie with that name, in order. */
+  get cookies(): Record<string, CelSetCookie[]> {
+    const h = this.#r.headers['set-cookie'] ?? EMPTY_LIST;
+    if (this.#cookies !== undefined && this.#cookieSource === h && this.#cookieCount === h.length) return this.#cookies;
+    this.#cookieSource = h;
+    this.#cookieCount = h.length;
+    return (this.#cookies = parseSetCookies(h));
+  }
+  get content_type(): string {
+    return this.#r.headers['content-type']?.[0] ?? '';
+  }
+  get content_length(): bigint {
+    return contentLength(this.#r.headers);
   }
 }
 
@@ -245,6 +388,15 @@ export class EvalContext {
   }
   resHeader(lowerName: string): readonly string[] {
     return this.response?.headers[lowerName] ?? EMPTY_LIST;
+  }
+  /** The value of the first request cookie with that (case-sensitive) name, or undefined. */
+  reqCookie(name: string): string | undefined {
+    if (this.exchange.req.headers['cookie'] === undefined) return undefined;
+    return this.req.cookies[name]?.[0]?.value;
+  }
+  resCookie(name: string): string | undefined {
+    if (this.response?.headers['set-cookie'] === undefined) return undefined;
+    return this.res?.cookies[name]?.[0]?.value;
   }
   queryParam(name: string): readonly string[] {
     return this.req.url.query_params[name] ?? EMPTY_LIST;

@@ -4,6 +4,10 @@
  * `getReqHeader('X-Api')` takes no request argument: it reads the request of the evaluation that
  * is running (see `currentContext` in context.ts). Header names are matched case-insensitively:
  * the gateway's header maps are lower-case, so the name is lower-cased. Absent → `[]`.
+ *
+ * Cookies: `getReqCookie(name)` returns the *value* (a string) of the first cookie with that name,
+ * '' when absent (ngrok documents a cookie object; use `req.cookies[name][0]` for name/value
+ * objects). Cookie names are case-sensitive. `getResCookie` reads `set-cookie` the same way.
  */
 import type { Environment as CelEnvironment } from '@marcbachmann/cel-js';
 import { currentContext } from './eval-context.js';
@@ -22,6 +26,12 @@ export function registerRequestFunctions(env: CelEnvironment): void {
   env.registerFunction('hasQueryParam(string): bool', (name: string) => currentContext().queryParam(name).length > 0, {
     description: 'Whether the query has the parameter',
   });
+  env.registerFunction('getReqCookie(string): string', (name: string) => currentContext().reqCookie(name) ?? '', {
+    description: 'The value of the first request cookie with that name (case-sensitive); "" when absent',
+  });
+  env.registerFunction('hasReqCookie(string): bool', (name: string) => currentContext().reqCookie(name) !== undefined, {
+    description: 'Whether the request has a cookie with that name (case-sensitive)',
+  });
 }
 
 /** Functions available only in on_http_response. */
@@ -31,5 +41,11 @@ export function registerResponseFunctions(env: CelEnvironment): void {
   });
   env.registerFunction('hasResHeader(string): bool', (name: string) => currentContext().resHeader(name.toLowerCase()).length > 0, {
     description: 'Whether the response has the header (case-insensitive name)',
+  });
+  env.registerFunction('getResCookie(string): string', (name: string) => currentContext().resCookie(name) ?? '', {
+    description: 'The value of the first set-cookie cookie with that name (case-sensitive); "" when absent',
+  });
+  env.registerFunction('hasResCookie(string): bool', (name: string) => currentContext().resCookie(name) !== undefined, {
+    description: 'Whether the response sets a cookie with that name (case-sensitive)',
   });
 }
