@@ -47,10 +47,11 @@ test-unit: build
 demo: build
 	./bin/meshgate cluster up
 
-# Benchmarks: meshgate vs nginx (installs nginx and wrk when missing), then presence at scale
+# Benchmarks: meshgate vs nginx (installs nginx and wrk when missing), policy cost, presence at scale
 bench: build
 	bash test/bench/setup.sh
 	node dist/test/bench/proxy-bench.js
+	node dist/test/bench/policy-bench.js
 	node dist/test/bench/presence-scale.js
 
 # Presence at scale only: 10,000 agent endpoints over 3 edges, a 4th joins (SCALE_ENDPOINTS=N)

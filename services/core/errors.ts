@@ -57,6 +57,10 @@ export const ERRORS = Object.freeze({
   MG_NO_TERMINATING_ACTION: def('the cloud endpoint policy ended without a terminating action', 502, 'FAILED_PRECONDITION', 'ERR_NGROK_2235'),
   MG_POLICY_RUNTIME_ERROR: def('the Traffic Policy failed while handling this request', 500, 'INTERNAL', 'ERR_NGROK_3900'),
   MG_REQUEST_INVALID: def('the request could not be parsed', 400, 'INVALID_ARGUMENT'),
+  MG_IP_RESTRICTED: def('the client IP is not allowed by the restrict-ips action', 403, 'PERMISSION_DENIED', 'ERR_NGROK_3205'),
+  MG_BASIC_AUTH_FAILED: def('basic-auth credentials are missing or wrong', 401, 'UNAUTHENTICATED'),
+  MG_RATE_LIMITED: def('the rate limit of this endpoint is exceeded; retry after the retry-after header', 429, 'RESOURCE_EXHAUSTED'),
+  MG_RATE_LIMIT_UNAVAILABLE: def('the rate-limit counter could not be reached; the request was let through', 503, 'UNAVAILABLE'),
   MG_INTERNAL: def('internal gateway error', 500, 'INTERNAL'),
 
   // --- control plane: refused registrations, bad policies and URLs ---

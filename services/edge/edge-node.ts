@@ -5,7 +5,7 @@
  */
 import type http from 'node:http';
 import type http2 from 'node:http2';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { MeshgateError, isMeshgateError, type Issue } from '../core/errors.js';
 import { parseEndpointUrl } from '../core/endpoint-url.js';
 import { rootLogger, type Logger } from '../core/log.js';
@@ -25,6 +25,8 @@ import { RelayLink } from './relay/relay-link.js';
 import { RelayServer } from './relay/relay-server.js';
 import { GrpcMesh } from '../presence/mesh.js';
 import { RedisChannel } from '../presence/redis-channel.js';
+import { GlobalRateCounter } from './ratelimit/global-rate-counter.js';
+import { setGlobalRateCounter } from '../policy/index.js';
 import { PROFILES } from '../presence/profiles.js';
 import type { PresenceChannel } from '../presence/channel.js';
 
@@ -47,6 +49,7 @@ export class EdgeNode {
   private readonly tunnel: TunnelServer;
   private readonly tokens = new Map<string, string>();
   private presence?: ClusterPresence;
+  private rateCounter?: GlobalRateCounter;
   private mesh?: GrpcMesh;
   private relay?: RelayServer;
   private httpServer?: http.Server;
@@ -99,7 +102,9 @@ export class EdgeNode {
           for (const i of res.issues) issues.push({ ...i, path: `${ce.path}.traffic_policy: ${i.path}` });
           continue;
         }
-        this.registry.add(this.makeEndpoint({ account: ce.account, type: 'cloud', url, poolingEnabled: ce.poolingEnabled, policy: res.policy, description: ce.description, metadata: ce.metadata }));
+        // The same id on every edge with the same config: global rate-limit buckets and logs agree.
+        const id = 'ep_' + createHash('sha256').update(`${ce.account}\0${url.url}\0${ce.path}`).digest('hex').slice(0, 16);
+        this.registry.add(this.makeEndpoint({ id, account: ce.account, type: 'cloud', url, poolingEnabled: ce.poolingEnabled, policy: res.policy, description: ce.description, metadata: ce.metadata }));
       } catch (e) {
         if (!isMeshgateError(e)) throw e;
         issues.push({ path: ce.path, message: `${e.message} [${e.code}]` });
@@ -109,6 +114,7 @@ export class EdgeNode {
   }
 
   private makeEndpoint(p: {
+    id?: string;
     account: string;
     type: 'agent' | 'cloud';
     url: ReturnType<typeof parseEndpointUrl>;
@@ -119,7 +125,7 @@ export class EdgeNode {
     upstreamUrl?: string;
     target?: AgentSession;
   }): Endpoint {
-    const id = newEndpointId();
+    const id = p.id ?? newEndpointId();
     return Object.freeze({
       id,
       account: p.account,
@@ -211,6 +217,10 @@ export class EdgeNode {
       listeners.peer = await this.mesh.listen();
       channels.push(this.mesh);
     }
+    if (c.redis) {
+      this.rateCounter = new GlobalRateCounter(c.redis, this.log.child({ component: 'rate-limit' }));
+      setGlobalRateCounter(this.rateCounter);
+    }
     if (c.redis && c.presenceChannels.includes('redis')) {
       channels.push(new RedisChannel({ url: c.redis, log: this.log.child({ component: 'redis' }) }));
     }
@@ -242,6 +252,7 @@ export class EdgeNode {
     for (const s of this.tunnel.sessions) s.close('edge stopped');
     await this.presence?.stop();
     await this.relay?.close();
+    await this.rateCounter?.close();
     (this.httpServer as http.Server | undefined)?.closeAllConnections?.();
   }
 }

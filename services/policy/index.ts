@@ -31,3 +31,4 @@ export {
   type PhaseReport,
   type OutcomeJson,
 } from './simulate-request.js';
+export { LocalRateCounter, setGlobalRateCounter, type RateCounter, type RateDecision } from './actions/rate-counter.js';

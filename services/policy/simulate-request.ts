@@ -137,6 +137,13 @@ export interface SimulationResult {
   on_http_request: PhaseReport;
   /** Present when the response phase ran (after pass, forwarded or respond). */
   on_http_response?: PhaseReport;
+  /**
+   * The request as the gateway would forward it (after on_http_request changed it), present when
+   * the request phase passed or forwarded.
+   */
+  upstream_request?: { method: string; url: string; headers: HeaderMap };
+  /** Entries of the `log` action, when any ran. */
+  logs?: Exchange['logs'];
   /** What the client gets. */
   final: { status: number; headers: HeaderMap; body?: string; error?: string } | { close: true };
 }
@@ -169,13 +176,19 @@ export async function simulateRequest(policy: CompiledPolicy, spec: RequestSpec,
   const reqTrace = new TraceRecorder();
   const outcome = await runRequestTraced(policy, x, endpoint, host, reqTrace);
   const request: PhaseReport = { ...reqTrace.report(), outcome: requestOutcomeJson(outcome) };
+  const extra: Pick<SimulationResult, 'upstream_request' | 'logs'> = {};
+  if (outcome.kind === 'pass' || outcome.kind === 'forwarded') {
+    const r = x.req;
+    const port = r.port === (r.scheme === 'https' ? 443 : 80) ? '' : `:${r.port}`;
+    extra.upstream_request = { method: r.method, url: `${r.scheme}://${r.host}${port}${r.path}${r.query ? '?' + r.query : ''}`, headers: r.headers };
+  }
 
   let res: PolicyResponse & { body?: string };
   switch (outcome.kind) {
     case 'close':
-      return { on_http_request: request, final: { close: true } };
+      return { on_http_request: request, ...withLogs(x), final: { close: true } };
     case 'error':
-      return { on_http_request: request, final: { status: ERRORS[outcome.code].http, headers: {}, error: outcome.code } };
+      return { on_http_request: request, ...withLogs(x), final: { status: ERRORS[outcome.code].http, headers: {}, error: outcome.code } };
     case 'respond':
       res = { status: outcome.response.status, headers: outcome.response.headers, body: outcome.response.body };
       break;
@@ -191,7 +204,11 @@ export async function simulateRequest(policy: CompiledPolicy, spec: RequestSpec,
   else if (after.kind === 'error') final = { status: ERRORS[after.code].http, headers: {}, error: after.code };
   else if (after.kind === 'respond') final = { status: after.response.status, headers: after.response.headers, body: after.response.body };
   else final = res.body === undefined ? { status: res.status, headers: res.headers } : { status: res.status, headers: res.headers, body: res.body };
-  return { on_http_request: request, on_http_response: response, final };
+  return { on_http_request: request, on_http_response: response, ...extra, ...withLogs(x), final };
+}
+
+function withLogs(x: Exchange): Pick<SimulationResult, 'logs'> {
+  return x.logs !== undefined && x.logs.length > 0 ? { logs: x.logs } : {};
 }
 
 function exchangeFor(spec: RequestSpec, opts: SimulationOptions): Exchange {

@@ -67,6 +67,22 @@ export interface Exchange {
   readonly conn: PolicyConn;
   /** Number of forward-internal hops taken so far (0 at the public endpoint). */
   depth: number;
+  /**
+   * Entries appended by the `log` action, in the order they ran (both phases, every endpoint the
+   * request crossed). Created by the action when absent; the gateway attaches them to the
+   * request's event/access log.
+   */
+  logs?: PolicyLogEntry[];
+}
+
+/** One `log` action run: its metadata, evaluated (JSON-safe). */
+export interface PolicyLogEntry {
+  phase: Phase;
+  /** Id of the endpoint whose policy logged. */
+  endpointId: string;
+  /** Path of the action in that policy, e.g. `on_http_request[0].actions[1]`. */
+  action: string;
+  metadata: Record<string, unknown>;
 }
 
 export interface ForwardInternalOptions {

@@ -83,7 +83,7 @@ function envInt(name: string, dflt: number, min: number): number {
 }
 
 function readConfig(): Config {
-  const targets = (process.env.BENCH_TARGETS || 'nginx,meshgate,meshgate-split').split(',').map((s) => s.trim()).filter(Boolean);
+  const targets = (process.env.BENCH_TARGETS || 'nginx,meshgate,meshgate-split,meshgate-policy').split(',').map((s) => s.trim()).filter(Boolean);
   for (const t of targets) {
     if (!(TARGET_NAMES as readonly string[]).includes(t)) throw new Error(`BENCH_TARGETS: unknown target '${t}' (known: ${TARGET_NAMES.join(', ')})`);
   }
@@ -209,6 +209,12 @@ function goalLine(summary: Summary[]): string {
     const m = summary.find((s) => s.target === target);
     if (m === undefined || m.cpuEff === null) continue;
     parts.push(`${label}: ${m.cpuEff >= GOAL_EDGE_CPU_EFF ? 'MET' : 'NOT MET'} (${f2(m.cpuEff)}×; edge+agent ${f2(m.cpuEffAll!)}×)`);
+  }
+  const base = summary.find((x) => x.target === 'meshgate');
+  const pol = summary.find((x) => x.target === 'meshgate-policy');
+  if (base && pol) {
+    const overhead = pol.cpuUsPerReq.edge! / base.cpuUsPerReq.edge! - 1;
+    parts.push(`ten-rule policy adds ${(overhead * 100).toFixed(1)}% edge CPU per request (${f2(pol.cpuUsPerReq.edge! - base.cpuUsPerReq.edge!)} µs; goal ≤ 10%): ${overhead <= 0.1 ? 'MET' : 'NOT MET'}`);
   }
   return parts.length ? `${goal}: ${parts.join('; ')}` : `${goal}: not measured (needs nginx and meshgate or meshgate-split)`;
 }

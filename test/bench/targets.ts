@@ -15,7 +15,7 @@ import { Proc } from './procs.js';
 /** Repository root (this file runs as dist/test/bench/targets.js). */
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
-export const TARGET_NAMES = ['nginx', 'meshgate', 'meshgate-split', 'undici'] as const;
+export const TARGET_NAMES = ['nginx', 'meshgate', 'meshgate-split', 'meshgate-policy', 'undici'] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
 
 export interface Target {
@@ -53,7 +53,13 @@ function waitReady(proc: Proc): Promise<Record<string, string>> {
   }, READY_TIMEOUT_MS);
 }
 
-function edgeConfig(): string {
+/** The ten-rule policy of `meshgate-policy` (header/path expressions, rate-limit, add-headers). */
+const TEN_RULES = join(ROOT, 'test', 'bench', 'policies', 'ten-rules.yml');
+
+function edgeConfig(policyFile?: string): string {
+  if (policyFile) {
+    return `region: eu\nnode_id: bench-1\nlisten:\n  http: 127.0.0.1:0\n  tunnel: 127.0.0.1:0\naccounts:\n  - name: bench\n    authtokens: [tok_bench]\ncloud_endpoints:\n  - account: bench\n    url: http://${MESHGATE_HOST}\n    traffic_policy_file: ${JSON.stringify(policyFile)}\n`;
+  }
   return `region: eu
 node_id: bench-1
 listen:
@@ -82,13 +88,14 @@ function meshgate(name: string, args: string[], cpus: string): Proc {
  * `meshgate`: edge and agent share the proxy core (the whole path gets the one core nginx gets).
  * `meshgate-split`: the edge alone on the proxy core, the agent beside wrk and the upstream, as
  * in a deployment where agents run next to their services: the edge's own cost, undisturbed.
+ * `meshgate-policy`: like `meshgate`, with the ten-rule policy of test/bench/policies.
  */
-async function startMeshgate(ctx: TargetContext, split = false): Promise<Target> {
+async function startMeshgate(ctx: TargetContext, split = false, policyFile?: string): Promise<Target> {
   if (!existsSync(join(ROOT, 'dist', 'services', 'cli', 'commands', 'edge.js'))) {
     throw new Error('meshgate is not built (dist/services/cli/commands/edge.js missing): run `make build`, or set BENCH_TARGETS=nginx,undici');
   }
   const config = join(ctx.dir, 'edge.yaml');
-  writeFileSync(config, edgeConfig());
+  writeFileSync(config, edgeConfig(policyFile));
   const edge = meshgate('meshgate-edge', ['edge', '--config', config], ctx.cpus);
   const listeners = await waitReady(edge);
   if (listeners.http === undefined || listeners.tunnel === undefined) {
@@ -100,7 +107,7 @@ async function startMeshgate(ctx: TargetContext, split = false): Promise<Target>
   ], split ? ctx.loadCpus : ctx.cpus);
   await waitReady(agent);
   return {
-    name: split ? 'meshgate-split' : 'meshgate',
+    name: policyFile ? 'meshgate-policy' : split ? 'meshgate-split' : 'meshgate',
     url: `http://${listeners.http}/`,
     headers: [`Host: ${MESHGATE_HOST}`],
     procs: [{ role: 'edge', proc: edge }, { role: 'agent', proc: agent }],
@@ -141,7 +148,7 @@ export function checkTarget(t: Target): Promise<void> {
 
 /** Starts one target and checks that it proxies. */
 export async function startTarget(name: TargetName, ctx: TargetContext): Promise<Target> {
-  const start = { nginx: startNginx, meshgate: startMeshgate, 'meshgate-split': (c: TargetContext) => startMeshgate(c, true), undici: startUndici }[name];
+  const start = { nginx: startNginx, meshgate: startMeshgate, 'meshgate-split': (c: TargetContext) => startMeshgate(c, true), 'meshgate-policy': (c: TargetContext) => startMeshgate(c, false, TEN_RULES), undici: startUndici }[name];
   const t = await start(ctx);
   await checkTarget(t);
   return t;

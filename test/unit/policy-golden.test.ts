@@ -45,7 +45,9 @@ interface Golden {
 
 /** Asserts every key of `expected` is in `actual` with a matching value (arrays: same length). */
 function assertSubset(actual: unknown, expected: unknown, path: string): void {
-  if (Array.isArray(expected)) {
+  if (expected === null) {
+    assert.ok(actual === undefined || actual === null, `${path}: expected nothing, got ${JSON.stringify(actual)}`);
+  } else if (Array.isArray(expected)) {
     assert.ok(Array.isArray(actual), `${path}: expected a list, got ${JSON.stringify(actual)}`);
     assert.equal(actual.length, expected.length, `${path}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
     expected.forEach((e, i) => assertSubset(actual[i], e, `${path}[${i}]`));

@@ -5,3 +5,13 @@
 import './forward-internal.js';
 import './custom-response.js';
 import './deny.js';
+import './add-headers.js';
+import './remove-headers.js';
+import './url-rewrite.js';
+import './redirect.js';
+import './set-vars.js';
+import './log.js';
+import './close-connection.js';
+import './restrict-ips.js';
+import './basic-auth.js';
+import './rate-limit.js';
