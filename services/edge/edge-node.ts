@@ -8,6 +8,7 @@ import type http2 from 'node:http2';
 import { createHash, randomBytes } from 'node:crypto';
 import { MeshgateError, isMeshgateError, type Issue } from '../core/errors.js';
 import { parseEndpointUrl } from '../core/endpoint-url.js';
+import { formatAddr } from '../core/listen.js';
 import { rootLogger, type Logger } from '../core/log.js';
 import { compilePolicy } from '../policy/index.js';
 import type { CompiledPolicy } from '../policy/types.js';
@@ -185,17 +186,16 @@ export class EdgeNode {
   async start(): Promise<EdgeListeners> {
     const c = this.config;
     const deps = { registry: this.registry, pipeline: this.pipeline, region: c.region, log: this.log };
-    const fmt = (a: { address: string; port: number }) => (a.address.includes(':') ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`);
     const t = await this.tunnel.listen(c.listen.tunnel.host, c.listen.tunnel.port);
-    const listeners: EdgeListeners = { tunnel: fmt(t) };
+    const listeners: EdgeListeners = { tunnel: formatAddr(t) };
     if (c.listen.http) {
       this.httpServer = createHttpListener(deps);
-      listeners.http = fmt(await listen(this.httpServer, c.listen.http.host, c.listen.http.port));
+      listeners.http = formatAddr(await listen(this.httpServer, c.listen.http.host, c.listen.http.port));
     }
     if (c.listen.https) {
       const tls = c.tls ?? (await devCertificate(this.log));
       this.httpsServer = createHttpsListener(deps, tls);
-      listeners.https = fmt(await listen(this.httpsServer, c.listen.https.host, c.listen.https.port));
+      listeners.https = formatAddr(await listen(this.httpsServer, c.listen.https.host, c.listen.https.port));
     }
     if (c.listen.peer) await this.startCluster(listeners);
     this.listeners = listeners;
@@ -207,9 +207,8 @@ export class EdgeNode {
   private async startCluster(listeners: EdgeListeners): Promise<void> {
     const c = this.config;
     const peer = c.listen.peer!;
-    const fmt = (a: { address: string; port: number }) => (a.address.includes(':') ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`);
     this.relay = new RelayServer(this.registry, c.clusterSecret, this.log.child({ component: 'relay' }));
-    listeners.relay = fmt(await this.relay.listen(c.listen.relay?.host ?? peer.host, c.listen.relay?.port ?? 0));
+    listeners.relay = formatAddr(await this.relay.listen(c.listen.relay?.host ?? peer.host, c.listen.relay?.port ?? 0));
     const profile = PROFILES[c.presenceProfile];
     const channels: PresenceChannel[] = [];
     if (c.presenceChannels.includes('grpc')) {

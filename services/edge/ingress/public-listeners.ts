@@ -9,6 +9,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { errorBody, ERROR_HEADER } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
+import { listenOn, type Listenable } from '../../core/listen.js';
 import type { EndpointRegistry } from '../endpoints/registry.js';
 import { exchangeFromRequest, type IngressInfo } from '../forward/exchange.js';
 import { gatewayError, type GatewayResponse } from '../forward/gateway-response.js';
@@ -94,11 +95,5 @@ export function createHttpsListener(deps: PublicListenerDeps, tls: { cert: strin
 }
 
 export function listen(server: net.Server | http2.Http2SecureServer, host: string, port: number): Promise<net.AddressInfo> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve(server.address() as net.AddressInfo);
-    });
-  });
+  return listenOn(server as unknown as Listenable, host, port);
 }

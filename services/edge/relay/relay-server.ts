@@ -10,6 +10,7 @@ import net from 'node:net';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { ERROR_HEADER, ERRORS, errorBody, type ErrorCode } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
+import { listenOn } from '../../core/listen.js';
 import { ENDPOINT_ID_HEADER, TUNNEL_CONNECTION_WINDOW, TUNNEL_H2_SETTINGS } from '../../tunnel/wire.js';
 import type { EndpointRegistry } from '../endpoints/registry.js';
 import { AgentSession } from '../tunnel/agent-session.js';
@@ -74,13 +75,7 @@ export class RelayServer {
   }
 
   listen(host: string, port: number): Promise<net.AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        resolve(this.server.address() as net.AddressInfo);
-      });
-    });
+    return listenOn(this.server, host, port);
   }
 
   close(): Promise<void> {

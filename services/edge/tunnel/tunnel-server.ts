@@ -9,6 +9,7 @@ import { Hello, HelloReply } from '../../gen/tunnel.js';
 import { TUNNEL_MAGIC, encodeFrame, readPreamble } from '../../tunnel/wire.js';
 import { ERRORS, type ErrorCode } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
+import { listenOn } from '../../core/listen.js';
 import { AgentSession, newSessionId, type SessionHooks } from './agent-session.js';
 
 /** An agent that has not completed its Hello by then is dropped. */
@@ -37,13 +38,7 @@ export class TunnelServer {
   }
 
   listen(host: string, port: number): Promise<net.AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        resolve(this.server.address() as net.AddressInfo);
-      });
-    });
+    return listenOn(this.server, host, port);
   }
 
   /** Stops accepting; drains every session (agents are told to reconnect elsewhere). */
