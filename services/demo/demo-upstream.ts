@@ -9,6 +9,9 @@
  *   GET  /delay/S                      answer after S seconds (max 60)
  *   GET  /bytes/N                      stream N bytes (max 10 GiB) of a fixed pattern
  *   GET  /ws                           WebSocket echo (text and binary)
+ *
+ * Any request may script its answer (for tests of response-phase policies): `x-demo-status: N`
+ * sets the status, each `x-demo-header: name: value` adds a response header.
  */
 import http from 'node:http';
 import { createHash } from 'node:crypto';
@@ -26,9 +29,18 @@ export function createDemoUpstream(name: string): http.Server {
   const server = http.createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     const path = url.pathname;
+    const scripted = Number(req.headers['x-demo-status']) || 0;
+    const extra: Array<[string, string]> = [];
+    for (let i = 0; i < req.rawHeaders.length; i += 2) {
+      if (req.rawHeaders[i].toLowerCase() !== 'x-demo-header') continue;
+      const v = req.rawHeaders[i + 1];
+      const c = v.indexOf(':');
+      if (c > 0) extra.push([v.slice(0, c).trim(), v.slice(c + 1).trim()]);
+    }
     const send = (status: number, body: unknown) => {
       const text = JSON.stringify(body, null, 2) + '\n';
-      res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'x-replica': name });
+      const headers: Array<[string, string]> = [['content-type', 'application/json'], ['content-length', String(Buffer.byteLength(text))], ['x-replica', name], ...extra];
+      res.writeHead(scripted >= 100 && scripted <= 599 ? scripted : status, headers.flat());
       res.end(text);
     };
     const echo = () => ({
