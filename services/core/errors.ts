@@ -60,6 +60,9 @@ export const ERRORS = Object.freeze({
   MG_IP_RESTRICTED: def('the client IP is not allowed by the restrict-ips action', 403, 'PERMISSION_DENIED', 'ERR_NGROK_3205'),
   MG_BASIC_AUTH_FAILED: def('basic-auth credentials are missing or wrong', 401, 'UNAUTHENTICATED'),
   MG_RATE_LIMITED: def('the rate limit of this endpoint is exceeded; retry after the retry-after header', 429, 'RESOURCE_EXHAUSTED'),
+  MG_JWT_INVALID: def('the request has no valid JWT for this endpoint', 401, 'UNAUTHENTICATED', 'ERR_NGROK_3401'),
+  MG_JWT_KEYS_UNAVAILABLE: def('the signing keys (JWKS) could not be fetched', 401, 'UNAUTHENTICATED', 'ERR_NGROK_3422'),
+  MG_CIRCUIT_OPEN: def('the circuit breaker of this endpoint is open after too many upstream errors; retry after the retry-after header', 503, 'UNAVAILABLE', 'ERR_NGROK_3202'),
   MG_RATE_LIMIT_UNAVAILABLE: def('the rate-limit counter could not be reached; the request was let through', 503, 'UNAVAILABLE'),
   MG_INTERNAL: def('internal gateway error', 500, 'INTERNAL'),
 

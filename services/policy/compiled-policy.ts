@@ -4,6 +4,7 @@
  * PhaseRun each call creates.
  */
 import type { ActionOutcome } from './actions/registry.js';
+import { forgetResponse, reportResponse, ResponseObserver } from './actions/response-observers.js';
 import { PhaseRun, runPhase, type CompiledRule, type PhaseResult, type PhaseTrace } from './run-phase.js';
 import type {
   CompiledPolicy,
@@ -31,6 +32,13 @@ export type CompiledPhases = Readonly<Record<Phase, readonly CompiledRule[]>>;
 export class PolicyImpl implements CompiledPolicy {
   readonly source: string;
   readonly #phases: CompiledPhases;
+  /**
+   * Request-phase actions that must see the final response status (circuit-breaker); undefined
+   * when there are none, so other policies pay nothing.
+   */
+  readonly #observers: ReadonlySet<ResponseObserver> | undefined;
+  /** hasPhase, precomputed: on_http_response also runs when there are observers. */
+  readonly #has: Readonly<Record<Phase, boolean>>;
 
   constructor(source: string, phases: CompiledPhases) {
     this.source = source;
@@ -39,11 +47,21 @@ export class PolicyImpl implements CompiledPolicy {
       on_http_request: Object.freeze([...phases.on_http_request]),
       on_http_response: Object.freeze([...phases.on_http_response]),
     });
+    const observers = new Set<ResponseObserver>();
+    for (const rule of this.#phases.on_http_request) {
+      for (const a of rule.actions) if (a.config instanceof ResponseObserver) observers.add(a.config);
+    }
+    this.#observers = observers.size > 0 ? observers : undefined;
+    this.#has = Object.freeze({
+      on_tcp_connect: this.#phases.on_tcp_connect.length > 0,
+      on_http_request: this.#phases.on_http_request.length > 0,
+      on_http_response: this.#phases.on_http_response.length > 0 || this.#observers !== undefined,
+    });
     Object.freeze(this);
   }
 
   hasPhase(phase: Phase): boolean {
-    return this.#phases[phase].length > 0;
+    return this.#has[phase];
   }
 
   /** The compiled rules of a phase (read-only; for `policy test` and diagnostics). */
@@ -64,11 +82,20 @@ export class PolicyImpl implements CompiledPolicy {
     const rules = this.#phases.on_http_request;
     if (rules.length === 0) return endOfRequest(endpoint) as Promise<RequestOutcome<R>>;
     const run = new PhaseRun('on_http_request', x, endpoint, host as RequestPhaseHost<unknown>, undefined, trace);
-    return settle(runPhase(rules, run), () => endOfRequest(endpoint)) as Promise<RequestOutcome<R>>;
+    const out = settle(runPhase(rules, run), () => endOfRequest(endpoint)) as Promise<RequestOutcome<R>>;
+    const observers = this.#observers;
+    if (observers === undefined) return out;
+    // The policy answered itself (a later custom-response, deny, ...): not an upstream result.
+    return out.then((o) => {
+      if (o.kind === 'respond') forgetResponse(x, observers);
+      return o;
+    });
   }
 
   /** runResponse, reporting matched rules and actions to `trace`. */
   traceResponse(x: Exchange, endpoint: PolicyEndpoint, res: PolicyResponse, trace: PhaseTrace | undefined): Promise<ResponseOutcome> {
+    // The final status, before response rules change it, for the breakers this exchange passed.
+    if (this.#observers !== undefined) reportResponse(x, this.#observers, res.status);
     const rules = this.#phases.on_http_response;
     if (rules.length === 0) return PASS_PROMISE;
     const run = new PhaseRun('on_http_response', x, endpoint, undefined, res, trace);

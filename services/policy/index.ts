@@ -32,3 +32,4 @@ export {
   type OutcomeJson,
 } from './simulate-request.js';
 export { LocalRateCounter, setGlobalRateCounter, type RateCounter, type RateDecision } from './actions/rate-counter.js';
+export { setJwksFetcher, clearJwksCache, type JwksFetcher } from './actions/jwks.js';

@@ -15,3 +15,5 @@ import './close-connection.js';
 import './restrict-ips.js';
 import './basic-auth.js';
 import './rate-limit.js';
+import './circuit-breaker.js';
+import './jwt-validation.js';
