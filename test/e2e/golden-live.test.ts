@@ -33,7 +33,12 @@ interface Case {
   upstream?: { status: number; headers?: Record<string, string[]> };
   clientIp?: string;
   region?: string;
-  expect: { on_http_request?: { outcome?: Outcome }; on_http_response?: { outcome?: Outcome }; final?: { status?: number; headers?: Record<string, string[]> } };
+  expect: {
+    on_http_request?: { outcome?: Outcome };
+    on_http_response?: { outcome?: Outcome };
+    final?: { status?: number; headers?: Record<string, string[]> };
+    upstream_request?: { url?: string };
+  };
 }
 interface Golden {
   description: string;
@@ -167,6 +172,13 @@ describe('golden policies, live: real edge + agents + upstreams', function () {
               const replica = head ? r.headers['x-replica'] : r.json().replica;
               if (outcome.url) assert.equal(replica, targetHost(outcome.url));
               else assert.match(String(replica), /\.internal$/);
+              // The upstream saw the request as the policy left it (url-rewrite and the like).
+              const want = c.expect.upstream_request?.url;
+              if (want && !head) {
+                const w = new URL(want);
+                assert.equal(r.json().path, w.pathname);
+                assert.deepEqual(r.json().query, Object.fromEntries(w.searchParams));
+              }
             } else if (outcome.kind === 'pass') {
               assert.equal(r.status, finalStatus ?? c.upstream?.status ?? 200, r.text);
               assert.equal(head ? r.headers['x-replica'] : r.json().replica, 'self');
