@@ -39,6 +39,7 @@ export class PolicyImpl implements CompiledPolicy {
   readonly #observers: ReadonlySet<ResponseObserver> | undefined;
   /** hasPhase, precomputed: on_http_response also runs when there are observers. */
   readonly #has: Readonly<Record<Phase, boolean>>;
+  readonly requestBodyLimit: number;
 
   constructor(source: string, phases: CompiledPhases) {
     this.source = source;
@@ -52,6 +53,11 @@ export class PolicyImpl implements CompiledPolicy {
       for (const a of rule.actions) if (a.config instanceof ResponseObserver) observers.add(a.config);
     }
     this.#observers = observers.size > 0 ? observers : undefined;
+    let bodyLimit = 0;
+    for (const rule of this.#phases.on_http_request) {
+      for (const a of rule.actions) bodyLimit = Math.max(bodyLimit, a.def.requestBodyLimit?.(a.config) ?? 0);
+    }
+    this.requestBodyLimit = bodyLimit;
     this.#has = Object.freeze({
       on_tcp_connect: this.#phases.on_tcp_connect.length > 0,
       on_http_request: this.#phases.on_http_request.length > 0,

@@ -28,6 +28,8 @@ export interface RequestSpec {
   url: string;
   /** Lower-case names. */
   headers: HeaderMap;
+  /** Request body (`-d`), UTF-8; absent when none was given. */
+  body?: string;
 }
 
 export type SpecResult = { ok: true; spec: RequestSpec } | { ok: false; message: string };
@@ -35,8 +37,10 @@ export type SpecResult = { ok: true; spec: RequestSpec } | { ok: false; message:
 const METHOD = /^[A-Z]+$/;
 
 /**
- * Parses `[METHOD] URL [-H 'name: value']...`. The method defaults to GET; header values may be
- * written `name:value` or `name: value`; quotes ('…' or "…") group words.
+ * Parses `[METHOD] URL [-H 'name: value']... [-d 'body']`. The method defaults to GET (POST when a
+ * body is given, as curl does); header values may be written `name:value` or `name: value`;
+ * quotes ('…' or "…") group words. `-d`/`--data` sets the body (UTF-8; given again, the parts are
+ * joined with '&' as curl does); no content-type is added (give one with -H).
  */
 export function parseRequestSpec(text: string): SpecResult {
   const words = splitWords(text);
@@ -44,7 +48,11 @@ export function parseRequestSpec(text: string): SpecResult {
   const w = words.words;
   let i = 0;
   let method = 'GET';
-  if (w.length > 0 && METHOD.test(w[0])) method = w[i++];
+  let explicitMethod = false;
+  if (w.length > 0 && METHOD.test(w[0])) {
+    method = w[i++];
+    explicitMethod = true;
+  }
   const url = w[i++];
   if (url === undefined) return { ok: false, message: `no URL in request '${text}'; expected e.g. 'GET https://api.example.com/foo -H x-api:foo'` };
   try {
@@ -54,16 +62,24 @@ export function parseRequestSpec(text: string): SpecResult {
     return { ok: false, message: `'${url}' is not a valid URL` };
   }
   const headers: HeaderMap = {};
+  let body: string | undefined;
   while (i < w.length) {
     const flag = w[i++];
-    if (flag !== '-H' && flag !== '--header') return { ok: false, message: `unexpected '${flag}' in request; headers are given as -H 'name: value'` };
+    if (flag === '-d' || flag === '--data') {
+      const d = w[i++];
+      if (d === undefined) return { ok: false, message: `${flag} needs a body, e.g. -d 'a=1'` };
+      body = body === undefined ? d : `${body}&${d}`;
+      continue;
+    }
+    if (flag !== '-H' && flag !== '--header') return { ok: false, message: `unexpected '${flag}' in request; headers are given as -H 'name: value', a body as -d 'text'` };
     const h = w[i++];
     const colon = h === undefined ? -1 : h.indexOf(':');
     if (h === undefined || colon <= 0) return { ok: false, message: `-H needs 'name: value', got '${h ?? ''}'` };
     const name = h.slice(0, colon).trim().toLowerCase();
     (headers[name] ??= []).push(h.slice(colon + 1).trim());
   }
-  return { ok: true, spec: { method, url, headers } };
+  if (body === undefined) return { ok: true, spec: { method, url, headers } };
+  return { ok: true, spec: { method: explicitMethod ? method : 'POST', url, headers, body } };
 }
 
 function splitWords(text: string): { ok: true; words: string[] } | { ok: false; message: string } {
@@ -144,6 +160,11 @@ export interface SimulationResult {
   upstream_request?: { method: string; url: string; headers: HeaderMap };
   /** Entries of the `log` action, when any ran. */
   logs?: Exchange['logs'];
+  /**
+   * The request body as forwarded (UTF-8), present when the request had one and the policy read
+   * it (requestBodyLimit > 0).
+   */
+  upstream_body?: string;
   /** What the client gets. */
   final: { status: number; headers: HeaderMap; body?: string; error?: string } | { close: true };
 }
@@ -157,6 +178,18 @@ export async function simulateRequest(policy: CompiledPolicy, spec: RequestSpec,
   const u = new URL(spec.url);
   const endpoint = opts.endpoint ?? endpointFromUrl(u.origin, 'cloud');
   const x = exchangeFor(spec, opts);
+  if (spec.body !== undefined && policy.requestBodyLimit > 0) {
+    // what the edge does: buffer the body up to the policy's limit, 413 beyond it
+    const body = Buffer.from(spec.body, 'utf8');
+    if (body.length > policy.requestBodyLimit) {
+      const code = 'MG_REQUEST_BODY_TOO_LARGE';
+      return {
+        on_http_request: { matched: [], actions: [], outcome: { kind: 'error', code, message: `the request body is larger than ${policy.requestBodyLimit} bytes` } },
+        final: { status: ERRORS[code].http, headers: {}, error: code },
+      };
+    }
+    x.req.body = body;
+  }
   const offline = new Set((opts.offline ?? []).map((s) => s.toLowerCase()));
   const host: RequestPhaseHost<FakeUpstreamResponse> = {
     forwardInternal(_x, o) {
@@ -176,11 +209,12 @@ export async function simulateRequest(policy: CompiledPolicy, spec: RequestSpec,
   const reqTrace = new TraceRecorder();
   const outcome = await runRequestTraced(policy, x, endpoint, host, reqTrace);
   const request: PhaseReport = { ...reqTrace.report(), outcome: requestOutcomeJson(outcome) };
-  const extra: Pick<SimulationResult, 'upstream_request' | 'logs'> = {};
+  const extra: Pick<SimulationResult, 'upstream_request' | 'upstream_body' | 'logs'> = {};
   if (outcome.kind === 'pass' || outcome.kind === 'forwarded') {
     const r = x.req;
     const port = r.port === (r.scheme === 'https' ? 443 : 80) ? '' : `:${r.port}`;
     extra.upstream_request = { method: r.method, url: `${r.scheme}://${r.host}${port}${r.path}${r.query ? '?' + r.query : ''}`, headers: r.headers };
+    if (r.body !== undefined) extra.upstream_body = r.body.toString('utf8');
   }
 
   let res: PolicyResponse & { body?: string };
@@ -218,6 +252,7 @@ function exchangeFor(spec: RequestSpec, opts: SimulationOptions): Exchange {
   const headers: HeaderMap = {};
   for (const [k, v] of Object.entries(spec.headers)) headers[k.toLowerCase()] = [...v];
   headers.host ??= [u.host];
+  if (spec.body !== undefined) headers['content-length'] ??= [String(Buffer.byteLength(spec.body, 'utf8'))];
   return {
     id: 'sim',
     req: { method: spec.method, scheme, host: u.hostname.toLowerCase(), port, path: u.pathname, query: u.search.slice(1), headers, version: '1.1' },

@@ -30,6 +30,12 @@ export interface PolicyRequest {
   headers: HeaderMap;
   /** HTTP version as received: '1.0', '1.1' or '2.0'. */
   version: string;
+  /**
+   * The whole request body, present only when the policy asked for it (`requestBodyLimit` > 0)
+   * and the request has one; an action may replace it (the edge forwards what is here, with a
+   * matching content-length). Never larger than `requestBodyLimit`.
+   */
+  body?: Buffer;
 }
 
 export interface PolicyConn {
@@ -145,6 +151,12 @@ export interface CompiledPolicy {
   /** The source text it was compiled from. */
   readonly source: string;
   hasPhase(phase: Phase): boolean;
+  /**
+   * Largest request body (bytes) an action of this policy needs to read whole before the request
+   * phase (verify-webhook, request-body-find-replace); 0 when none. The edge then buffers up to
+   * this many bytes into `req.body` and answers 413 MG_REQUEST_BODY_TOO_LARGE beyond it.
+   */
+  readonly requestBodyLimit: number;
   runRequest<R>(x: Exchange, endpoint: PolicyEndpoint, host: RequestPhaseHost<R>): Promise<RequestOutcome<R>>;
   runResponse(x: Exchange, endpoint: PolicyEndpoint, res: PolicyResponse): Promise<ResponseOutcome>;
 }

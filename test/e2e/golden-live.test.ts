@@ -148,7 +148,7 @@ describe('golden policies, live: real edge + agents + upstreams', function () {
             const head = spec.spec.method === 'HEAD';
             // A declared Content-Length is honoured with a body of that size.
             const declared = Number(spec.spec.headers['content-length']?.[0] ?? 0);
-            const body = declared > 0 ? Buffer.alloc(declared, 'x') : undefined;
+            const body = spec.spec.body !== undefined ? spec.spec.body : declared > 0 ? Buffer.alloc(declared, 'x') : undefined;
             // A scripted upstream answer: the demo upstream honours x-demo-status / x-demo-header.
             if (c.upstream) {
               headers['x-demo-status'] = String(c.upstream.status);

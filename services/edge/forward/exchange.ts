@@ -50,6 +50,8 @@ export function headerMapOf(raw: readonly string[]): HeaderMap {
  */
 export class EdgeRequest implements PolicyRequest {
   private map: HeaderMap | undefined;
+  /** The buffered body, when the endpoint's policy reads bodies (see request-body.ts). */
+  body?: Buffer;
   constructor(
     public method: string,
     public scheme: 'http' | 'https',

@@ -18,6 +18,7 @@ import { selectMember, type Locality } from '../pools/select.js';
 import type { EdgeExchange } from './exchange.js';
 import { discardBody, gatewayError, type GatewayResponse } from './gateway-response.js';
 import { forwardToAgent, type StreamTarget } from './to-agent.js';
+import { bufferRequestBody } from './request-body.js';
 
 /** Most forward-internal hops one request may take (ngrok's ERR_NGROK_3501 limit is unpublished). */
 export const MAX_FORWARD_DEPTH = 10;
@@ -108,6 +109,10 @@ export class Pipeline implements RequestPhaseHost<GatewayResponse> {
   private async runEndpoint(ep: Endpoint, x: EdgeExchange): Promise<GatewayResponse> {
     const policy = ep.policy;
     let r: GatewayResponse;
+    if (policy !== null && policy.requestBodyLimit > 0 && x.hasBody && x.req.body === undefined && !x.bodyUsed && !x.upgrade) {
+      const refused = await bufferRequestBody(x, policy.requestBodyLimit);
+      if (refused) return refused;
+    }
     if (policy !== null && policy.hasPhase('on_http_request')) {
       const out = await policy.runRequest(x, ep.view, this);
       switch (out.kind) {

@@ -36,6 +36,8 @@ export function tunnelRequestHeaders(x: EdgeExchange, ep: Endpoint): OutgoingHtt
   out['x-forwarded-proto'] = xfp ? `${xfp.join(', ')}, ${x.req.scheme}` : x.req.scheme;
   out['x-forwarded-host'] = src['x-forwarded-host']?.[0] ?? x.hostHeader;
   if (x.upgrade) out[UPGRADE_HEADER] = x.upgrade;
+  // A body the policy read (and may have changed) goes out whole, with its own length.
+  if (x.req.body !== undefined) out['content-length'] = String(x.req.body.length);
   return out;
 }
 
@@ -95,7 +97,7 @@ export function forwardToAgent(ep: Endpoint, session: StreamTarget, x: EdgeExcha
   if (!session.open) return Promise.resolve(gatewayError('MG_AGENT_UNREACHABLE', 'the agent session is closed', true));
   let stream: http2.ClientHttp2Stream;
   try {
-    stream = session.request(tunnelRequestHeaders(x, ep), { endStream: !x.hasBody });
+    stream = session.request(tunnelRequestHeaders(x, ep), { endStream: !x.hasBody || x.req.body?.length === 0 });
   } catch (e) {
     return Promise.resolve(gatewayError('MG_AGENT_UNREACHABLE', (e as Error).message, true));
   }
@@ -133,7 +135,10 @@ export function forwardToAgent(ep: Endpoint, session: StreamTarget, x: EdgeExcha
         settle(gatewayError('MG_AGENT_UNREACHABLE', `tunnel stream closed before a response (code ${code})`, retryable(refused)));
       }
     });
-    if (x.hasBody) {
+    if (x.req.body !== undefined) {
+      x.bodyUsed = true;
+      if (x.req.body.length > 0) stream.end(x.req.body);
+    } else if (x.hasBody) {
       x.bodyUsed = true;
       const body = x.body;
       if (x.head && x.head.length) stream.write(x.head);

@@ -17,3 +17,5 @@ import './basic-auth.js';
 import './rate-limit.js';
 import './circuit-breaker.js';
 import './jwt-validation.js';
+import './verify-webhook.js';
+import './request-body-find-replace.js';

@@ -85,6 +85,11 @@ export interface ActionDefinition<C> {
   /** How this configured action can end its phase (static, at load). */
   termination(config: C): Termination;
   run(cx: ActionRunContext, config: C): ActionOutcome | Promise<ActionOutcome>;
+  /**
+   * Request-phase actions that read the whole request body return the most bytes they need
+   * (their configured limit); the edge then buffers the body into `req.body` first. Absent = 0.
+   */
+  requestBodyLimit?(config: C): number;
 }
 
 /** Definitions are stored type-erased; each one only ever sees the config its own compile made. */
