@@ -64,6 +64,11 @@ export interface PolicyEndpoint {
 export interface PolicyResponse {
   status: number;
   headers: HeaderMap;
+  /**
+   * Set by compress-response: the edge streams the body through this encoder (it has already
+   * set content-encoding and vary, and removed content-length).
+   */
+  encode?: 'gzip' | 'deflate' | 'br';
 }
 
 /** Per-request state carried through every endpoint a request crosses. */

@@ -36,7 +36,7 @@ interface Case {
   expect: {
     on_http_request?: { outcome?: Outcome };
     on_http_response?: { outcome?: Outcome };
-    final?: { status?: number; headers?: Record<string, string[]> };
+    final?: { status?: number; headers?: Record<string, string[] | null> };
     upstream_request?: { url?: string };
   };
 }
@@ -169,19 +169,21 @@ describe('golden policies, live: real edge + agents + upstreams', function () {
               if (respPhase.body !== undefined) assert.equal(r.text, respPhase.body);
             } else if (outcome.kind === 'forwarded') {
               assert.equal(r.status, finalStatus ?? c.upstream?.status ?? 200, r.text);
-              const replica = head ? r.headers['x-replica'] : r.json().replica;
+              // The demo upstream names itself in a header too (bodies may be compressed).
+              const replica = r.headers['x-replica'];
+              const encoded = r.headers['content-encoding'] !== undefined;
               if (outcome.url) assert.equal(replica, targetHost(outcome.url));
               else assert.match(String(replica), /\.internal$/);
               // The upstream saw the request as the policy left it (url-rewrite and the like).
               const want = c.expect.upstream_request?.url;
-              if (want && !head) {
+              if (want && !head && !encoded) {
                 const w = new URL(want);
                 assert.equal(r.json().path, w.pathname);
                 assert.deepEqual(r.json().query, Object.fromEntries(w.searchParams));
               }
             } else if (outcome.kind === 'pass') {
               assert.equal(r.status, finalStatus ?? c.upstream?.status ?? 200, r.text);
-              assert.equal(head ? r.headers['x-replica'] : r.json().replica, 'self');
+              assert.equal(r.headers['x-replica'], 'self');
             } else if (outcome.kind === 'respond') {
               assert.equal(r.status, finalStatus ?? outcome.status ?? 200, r.text);
               if (outcome.body !== undefined) assert.equal(r.text, outcome.body);
@@ -190,6 +192,10 @@ describe('golden policies, live: real edge + agents + upstreams', function () {
             }
             for (const [k, want] of Object.entries(c.expect.final?.headers ?? {})) {
               const got = r.headers[k.toLowerCase()];
+              if (want === null) {
+                assert.equal(got, undefined, `header ${k} should be absent`);
+                continue;
+              }
               const list = got === undefined ? [] : Array.isArray(got) ? got : String(got).split(/,\s*/);
               for (const w of want) assert.ok(list.includes(w) || String(got).includes(w), `header ${k}: want ${w}, got ${String(got)}`);
             }

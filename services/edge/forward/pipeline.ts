@@ -8,10 +8,12 @@
  * member is tried (see `retryable` in to-agent.ts); requests never go to a closed session.
  */
 import type { OutgoingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
+import zlib from 'node:zlib';
 import { ERRORS, isMeshgateError, type ErrorCode } from '../../core/errors.js';
 import { parseEndpointUrl, type EndpointUrl } from '../../core/endpoint-url.js';
 import type { Logger } from '../../core/log.js';
-import type { ForwardInternalOptions, ForwardResult, HeaderMap, RequestPhaseHost, SyntheticResponse } from '../../policy/types.js';
+import type { ForwardInternalOptions, ForwardResult, HeaderMap, PolicyResponse, RequestPhaseHost, SyntheticResponse } from '../../policy/types.js';
 import type { Endpoint } from '../endpoints/endpoint.js';
 import type { EndpointRegistry, Pool } from '../endpoints/registry.js';
 import { selectMember, type Locality } from '../pools/select.js';
@@ -148,12 +150,13 @@ export class Pipeline implements RequestPhaseHost<GatewayResponse> {
   }
 
   private async responsePhase(ep: Endpoint, x: EdgeExchange, r: GatewayResponse): Promise<GatewayResponse> {
-    const res = { status: r.status, headers: toHeaderMap(r.headers) };
+    const res: PolicyResponse = { status: r.status, headers: toHeaderMap(r.headers) };
     const out = await ep.policy!.runResponse(x, ep.view, res);
     switch (out.kind) {
       case 'pass':
         r.status = res.status;
         r.headers = fromHeaderMap(res.headers);
+        if (res.encode !== undefined && r.body !== null) r.body = encodeBody(r.body, res.encode);
         return r;
       case 'respond':
         discardBody(r);
@@ -166,6 +169,24 @@ export class Pipeline implements RequestPhaseHost<GatewayResponse> {
         return gatewayError(out.code, out.message);
     }
   }
+}
+
+/** Streams a body through a compressor (compress-response); errors on either side end both. */
+function encodeBody(body: Readable | string, algo: 'gzip' | 'deflate' | 'br'): Readable {
+  const z = algo === 'gzip' ? zlib.createGzip() : algo === 'deflate' ? zlib.createDeflate() : zlib.createBrotliCompress({ params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 4 } });
+  if (typeof body === 'string') {
+    z.end(body);
+    return z;
+  }
+  body.on('error', (e) => z.destroy(e));
+  body.on('close', () => {
+    if (!body.readableEnded) z.destroy(new Error('upstream body ended early'));
+  });
+  z.on('close', () => {
+    if (!body.readableEnded) body.destroy();
+  });
+  body.pipe(z);
+  return z;
 }
 
 function synthetic(s: SyntheticResponse): GatewayResponse {

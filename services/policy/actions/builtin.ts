@@ -19,3 +19,4 @@ import './circuit-breaker.js';
 import './jwt-validation.js';
 import './verify-webhook.js';
 import './request-body-find-replace.js';
+import './compress-response.js';
