@@ -23,6 +23,7 @@ import { regexProblem } from '../cel/index.js';
 import { PolicyRuntimeError } from '../policy-runtime-error.js';
 import { describe, isPlainMap, readInt } from './config.js';
 import { registerAction, type ActionDefinition } from './registry.js';
+import { expandGroups, readRegexTemplate } from './util.js';
 
 export const DEFAULT_MAX_BODY = 1024 * 1024;
 export const MAX_MAX_BODY = 16 * 1024 * 1024;
@@ -73,7 +74,7 @@ export const requestBodyFindReplace: ActionDefinition<FindReplaceConfig> = {
             ok = false;
           }
         }
-        const from = readPattern(item.from, `${at}.from`, cx);
+        const from = readRegexTemplate(item.from, `${at}.from`, cx) as Pattern | undefined;
         let to: Template | undefined;
         const tv = item.to ?? '';
         if (typeof tv !== 'string') {
@@ -121,43 +122,5 @@ export const requestBodyFindReplace: ActionDefinition<FindReplaceConfig> = {
   },
 };
 
-function readPattern(v: unknown, path: string, cx: Parameters<ActionDefinition<unknown>['compile']>[1]): Pattern | undefined {
-  if (v === undefined || v === null) {
-    cx.issue(path, 'is required');
-    return undefined;
-  }
-  if (typeof v !== 'string') {
-    cx.issue(path, `must be a regular expression string, got ${describe(v)}`);
-    return undefined;
-  }
-  if (v === '') {
-    cx.issue(path, 'must not be empty');
-    return undefined;
-  }
-  const t = cx.template(v, path);
-  if (!t) return undefined;
-  if (!t.isStatic) return { kind: 'dynamic', t };
-  const problem = regexProblem(t.staticValue);
-  if (problem) {
-    cx.issue(path, problem);
-    return undefined;
-  }
-  return { kind: 'static', re: new RegExp(t.staticValue, 'g') };
-}
-
-/** `$1`..`$99`, `$<name>`, `$$` in `to`, from a String.replace callback's arguments. */
-function expandGroups(to: string, args: unknown[]): string {
-  if (!to.includes('$')) return to;
-  const last = args[args.length - 1];
-  const named = typeof last === 'object' && last !== null ? (last as Record<string, string | undefined>) : undefined;
-  const groupCount = args.length - (named ? 4 : 3);
-  return to.replace(/\$(\$|<([A-Za-z_][A-Za-z0-9_]*)>|(\d{1,2}))/g, (m, _all: string, name: string | undefined, num: string | undefined) => {
-    if (m === '$$') return '$';
-    if (name !== undefined) return named?.[name] ?? '';
-    const n = Number(num);
-    if (n > groupCount) return '';
-    return (args[n] as string | undefined) ?? '';
-  });
-}
 
 registerAction('request-body-find-replace', requestBodyFindReplace);

@@ -182,20 +182,29 @@ export type FromPattern = { kind: 'none' } | { kind: 'static'; re: RegExp } | { 
 export function readFromPattern(config: Record<string, unknown>, key: string, cx: ActionCompileContext): FromPattern | undefined {
   const v = config[key];
   if (v === undefined || v === null) return { kind: 'none' };
+  return readRegexTemplate(v, key, cx, 'must not be empty (leave it out to replace the whole URL)');
+}
+
+/** A regex given as a (possibly `${}`) string: compiled once when static, checked per request otherwise. */
+export function readRegexTemplate(v: unknown, path: string, cx: ActionCompileContext, emptyMessage = 'must not be empty'): FromPattern | undefined {
+  if (v === undefined || v === null) {
+    cx.issue(path, 'is required');
+    return undefined;
+  }
   if (typeof v !== 'string') {
-    cx.issue(key, `must be a regular expression string, got ${describe(v)}`);
+    cx.issue(path, `must be a regular expression string, got ${describe(v)}`);
     return undefined;
   }
   if (v === '') {
-    cx.issue(key, 'must not be empty (leave it out to replace the whole URL)');
+    cx.issue(path, emptyMessage);
     return undefined;
   }
-  const t = cx.template(v, key);
+  const t = cx.template(v, path);
   if (!t) return undefined;
   if (!t.isStatic) return { kind: 'dynamic', t };
   const problem = regexProblem(t.staticValue);
   if (problem) {
-    cx.issue(key, problem);
+    cx.issue(path, problem);
     return undefined;
   }
   return { kind: 'static', re: new RegExp(t.staticValue, 'g') };
@@ -233,7 +242,7 @@ export function rewriteUrl(cx: ActionRunContext, from: FromPattern, to: Template
 }
 
 /** `$1`..`$99`, `$<name>`, `$$` in `to`, from a String.replace callback's arguments. */
-function expandGroups(to: string, args: unknown[]): string {
+export function expandGroups(to: string, args: unknown[]): string {
   if (!to.includes('$')) return to;
   const last = args[args.length - 1];
   const named = typeof last === 'object' && last !== null ? (last as Record<string, string | undefined>) : undefined;
