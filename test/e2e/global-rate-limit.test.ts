@@ -4,7 +4,7 @@
  * against a capacity of 100.
  */
 import assert from 'node:assert/strict';
-import { CLUSTER_SECRET, send, startEdge, type EdgeHandle } from '../helpers/gateway.js';
+import { clusterEdgeYaml, send, startEdge, type EdgeHandle } from '../helpers/gateway.js';
 import { stopAll } from '../helpers/procs.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 
@@ -24,19 +24,12 @@ on_http_request:
 `;
 
 function edgeYaml(region: string, redis: string, seeds: string[]): string {
-  return `
-region: ${region}
-node_id: ${region}-1
-listen: {http: "127.0.0.1:0", tunnel: "127.0.0.1:0", peer: "127.0.0.1:0"}
-peers: [${seeds.map((p) => `"${p}"`).join(', ')}]
-redis: ${redis}
-cluster_secret: ${CLUSTER_SECRET}
-presence_profile: local
-accounts: [{name: acme, authtokens: [tok_acme]}]
-cloud_endpoints:
+  return clusterEdgeYaml(region, seeds, '', {
+    redis,
+    endpoints: `
   - {account: acme, url: "http://global.example.com", traffic_policy_file: global.yml}
-  - {account: acme, url: "http://local.example.com", traffic_policy_file: local.yml}
-`;
+  - {account: acme, url: "http://local.example.com", traffic_policy_file: local.yml}`,
+  });
 }
 
 describe('rate-limit scope: global across three edges (real redis-server)', function () {

@@ -5,29 +5,20 @@
  */
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { CLUSTER_SECRET, eventually, send, startAgent, startEdge, startUpstream, type EdgeHandle } from '../helpers/gateway.js';
+import { clusterEdgeYaml, eventually, send, startAgent, startEdge, startUpstream, type EdgeHandle } from '../helpers/gateway.js';
 import { stopAll } from '../helpers/procs.js';
 import { measureConvergence } from '../helpers/convergence.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 
-function edgeYaml(region: string, redis: string, channels: string[], peers: string[], advertisePeer?: string): string {
-  return `
-region: ${region}${advertisePeer ? `\nadvertise: {peer: "${advertisePeer}"}` : ''}
-node_id: ${region}-1
-listen: {http: "127.0.0.1:0", tunnel: "127.0.0.1:0", peer: "127.0.0.1:0"}
-peers: [${peers.map((p) => `"${p}"`).join(', ')}]
-redis: ${redis}
-presence_channels: [${channels.join(', ')}]
-cluster_secret: ${CLUSTER_SECRET}
-presence_profile: local
-accounts: [{name: acme, authtokens: [tok_acme]}]
-cloud_endpoints:
+const SVC_ENDPOINT = `
   - account: acme
     url: http://svc.example.com
     traffic_policy: |
       on_http_request:
-        - actions: [{type: forward-internal, config: {url: "https://\${req.headers['x-svc'][0]}.internal"}}]
-`;
+        - actions: [{type: forward-internal, config: {url: "https://\${req.headers['x-svc'][0]}.internal"}}]`;
+
+function edgeYaml(region: string, redis: string, channels: string[], peers: string[], advertisePeer?: string): string {
+  return clusterEdgeYaml(region, peers, '', { redis, channels, advertisePeer, endpoints: SVC_ENDPOINT });
 }
 
 /** Three edges with no `peers` list: they find each other through Redis (and dial the mesh from there). */

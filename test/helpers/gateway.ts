@@ -90,22 +90,35 @@ ${extraEndpoints}`;
 
 export const CLUSTER_SECRET = 'test-cluster-secret-0123456789';
 
-/** edge.yaml of one edge in a test cluster (gRPC mesh; `local` presence profile). */
-export function clusterEdgeYaml(region: string, peers: string[], extra = ''): string {
-  return `
-region: ${region}
-node_id: ${region}-1
-listen: {http: "127.0.0.1:0", tunnel: "127.0.0.1:0", peer: "127.0.0.1:0"}
-peers: [${peers.map((p) => `"${p}"`).join(', ')}]
-cluster_secret: ${CLUSTER_SECRET}
-presence_profile: local
-accounts: [{name: acme, authtokens: [tok_acme]}]
-cloud_endpoints:
+export interface ClusterEdgeOptions {
+  /** Redis URL (second presence channel, global rate limits). */
+  redis?: string;
+  /** presence_channels, when not the default. */
+  channels?: string[];
+  /** advertise.peer address. */
+  advertisePeer?: string;
+  /** The cloud_endpoints list items; default: http://api.example.com forwarding to https://foo.internal. */
+  endpoints?: string;
+}
+
+const DEFAULT_CLUSTER_ENDPOINTS = `
   - account: acme
     url: http://api.example.com
     traffic_policy: |
       on_http_request:
-        - actions: [{type: forward-internal, config: {url: "https://foo.internal"}}]
+        - actions: [{type: forward-internal, config: {url: "https://foo.internal"}}]`;
+
+/** edge.yaml of one edge in a test cluster (gRPC mesh unless told otherwise; `local` presence profile). */
+export function clusterEdgeYaml(region: string, peers: string[], extra = '', o: ClusterEdgeOptions = {}): string {
+  return `
+region: ${region}
+node_id: ${region}-1
+listen: {http: "127.0.0.1:0", tunnel: "127.0.0.1:0", peer: "127.0.0.1:0"}
+peers: [${peers.map((p) => `"${p}"`).join(', ')}]${o.redis ? `\nredis: ${o.redis}` : ''}${o.channels ? `\npresence_channels: [${o.channels.join(', ')}]` : ''}${o.advertisePeer ? `\nadvertise: {peer: "${o.advertisePeer}"}` : ''}
+cluster_secret: ${CLUSTER_SECRET}
+presence_profile: local
+accounts: [{name: acme, authtokens: [tok_acme]}]
+cloud_endpoints:${o.endpoints ?? DEFAULT_CLUSTER_ENDPOINTS}
 ${extra}`;
 }
 
