@@ -9,6 +9,7 @@
  *     - name: foo                 # optional, defaults to the URL
  *       url: https://foo.internal
  *       upstream: { url: 8080 }   # or upstream: 8080 / http://localhost:8080
+ *                                 # (tcp:// and tls:// endpoints: 5432, host:5432, tcp://host:5432)
  *       pooling_enabled: true
  *       traffic_policy: {...}     # inline YAML/JSON, or traffic_policy_file: path
  *       binding: internal         # optional, inferred from the host
@@ -22,6 +23,7 @@ import { Checker, parseHostPort, parseYamlSource, type Path } from '../core/conf
 import { MeshgateError, isMeshgateError } from '../core/errors.js';
 import { parseEndpointUrl } from '../core/endpoint-url.js';
 import { parseUpstream, type UpstreamTarget } from './upstream.js';
+import { parseTcpUpstream } from './tcp-upstream.js';
 
 export interface AgentEndpointSpec {
   name: string;
@@ -42,7 +44,13 @@ export interface AgentFileConfig {
 
 /** Checks an endpoint URL early (same rules as the edge), naming `field`. */
 export function checkEndpointUrl(url: string, field: string, binding?: string): void {
-  parseEndpointUrl(url, field, binding || undefined);
+  // a tls:// port other than 443 may be the edge's listen.tls port: the edge decides
+  parseEndpointUrl(url, field, binding || undefined, { tlsPort: 'any' });
+}
+
+/** tcp:// and tls:// endpoints forward raw TCP (tcp-upstream.ts); http(s) ones HTTP. */
+export function isL4Url(url: string | undefined): boolean {
+  return url !== undefined && /^\s*(tcp|tls):\/\//i.test(url);
 }
 
 /** Checks `host:port` of the edge, naming the flag. */
@@ -74,7 +82,7 @@ export function loadAgentConfig(file: string): AgentFileConfig {
     const p: Path = ['endpoints', i];
     const o = c.object(e, p, ['name', 'url', 'upstream', 'pooling_enabled', 'traffic_policy', 'traffic_policy_file', 'binding', 'description', 'metadata']);
     if (!o) return;
-    const { url, binding = '' } = checkUrlFields(c, o, p);
+    const { url, binding = '' } = checkUrlFields(c, o, p, { tlsPort: 'any' });
     let upstreamRaw: unknown = o.upstream;
     let upPath: Path = [...p, 'upstream'];
     if (upstreamRaw && typeof upstreamRaw === 'object' && !Array.isArray(upstreamRaw)) {
@@ -87,7 +95,7 @@ export function loadAgentConfig(file: string): AgentFileConfig {
     else if (typeof upstreamRaw !== 'string' && typeof upstreamRaw !== 'number') c.add(upPath, 'must be a port, host:port or URL');
     else {
       try {
-        upstream = parseUpstream(String(upstreamRaw), 'upstream');
+        upstream = isL4Url(url) ? parseTcpUpstream(String(upstreamRaw), 'upstream') : parseUpstream(String(upstreamRaw), 'upstream');
       } catch (err) {
         if (!isMeshgateError(err)) throw err;
         c.add(upPath, err.detail ?? err.message);

@@ -17,9 +17,10 @@ import { AgentMessage, EdgeMessage, Hello, HelloReply, type RegisterResult } fro
 import type { Error as WireError } from '../gen/common.js';
 import { MeshgateError, type ErrorCode, ERRORS } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import { CONTROL_PATH, ENDPOINT_ID_HEADER, FrameDecoder, TUNNEL_CONNECTION_WINDOW, TUNNEL_H2_SETTINGS, TUNNEL_MAGIC, encodeFrame, readPreamble } from '../tunnel/wire.js';
+import { CONTROL_PATH, ENDPOINT_ID_HEADER, L4_HEADER, FrameDecoder, TUNNEL_CONNECTION_WINDOW, TUNNEL_H2_SETTINGS, TUNNEL_MAGIC, encodeFrame, readPreamble } from '../tunnel/wire.js';
 import type { AgentEndpointSpec } from './agent-config.js';
 import { UpstreamForwarder, respondError } from './upstream.js';
+import { forwardTcp } from './tcp-upstream.js';
 
 export const AGENT_VERSION = '0.1.0';
 /** Backoff between reconnects: starts here, doubles, capped, with ±25% jitter. */
@@ -75,6 +76,8 @@ export class Agent {
       } catch (e) {
         const fatal = e instanceof MeshgateError && e.code !== 'MG_EDGE_UNREACHABLE' && e.code !== 'MG_TUNNEL_PROTOCOL';
         if (first && (fatal || (e instanceof MeshgateError && e.code === 'MG_EDGE_UNREACHABLE' && attempt >= 2))) throw e;
+        // A revoked authtoken stays revoked: stop instead of retrying forever.
+        if (e instanceof MeshgateError && e.code === 'MG_AUTHTOKEN_INVALID') throw e;
         this.opts.log.warn('tunnel connect failed, retrying', { attempt: attempt + 1, err: e as Error });
         await this.sleep(backoff(attempt++));
         continue;
@@ -250,6 +253,9 @@ export class Agent {
     const id = headers[ENDPOINT_ID_HEADER] as string | undefined;
     const spec = id ? this.byId.get(id) : undefined;
     if (!spec) return respondError(stream, 'MG_AGENT_UNREACHABLE', `this agent serves no endpoint '${id ?? ''}'`);
+    const l4 = headers[L4_HEADER] !== undefined;
+    if (l4 !== (spec.upstream.protocol === 'tcp:')) return respondError(stream, 'MG_TUNNEL_PROTOCOL', `endpoint ${spec.url} got a ${l4 ? 'tcp' : 'http'} stream`);
+    if (l4) return forwardTcp(stream, spec.upstream, this.opts.log);
     this.forwarder.forward(stream, headers, spec.upstream);
   }
 }

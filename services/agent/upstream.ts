@@ -16,9 +16,9 @@ import type { Logger } from '../core/log.js';
 import { ENDPOINT_ID_HEADER, UPGRADE_HEADER, UPGRADE_STATUS_HEADER } from '../tunnel/wire.js';
 
 export interface UpstreamTarget {
-  /** `http://localhost:8080` style origin. */
+  /** `http://localhost:8080` style origin (`tcp://localhost:5432` for tcp/tls endpoints, tcp-upstream.ts). */
   origin: string;
-  protocol: 'http:' | 'https:';
+  protocol: 'http:' | 'https:' | 'tcp:';
   host: string;
   port: number;
   /** Verify the upstream's TLS certificate (off by default, like ngrok). */
@@ -70,7 +70,8 @@ export class UpstreamForwarder {
     let controller: Dispatcher.DispatchController | null = null;
     let responded = false;
     stream.on('close', () => {
-      if (controller && !controller.aborted && !stream.writableFinished) controller.abort(new Error('tunnel stream closed'));
+      // A reset stream (the edge cancelled: client gone, http-request timeout) reads as writableFinished, hence `aborted`.
+      if (controller && !controller.aborted && (stream.aborted || !stream.writableFinished)) controller.abort(new Error('tunnel stream closed'));
     });
     stream.on('error', () => {});
     this.pool(target).dispatch(

@@ -17,6 +17,14 @@ const COMMANDS: Record<string, Command> = {
   policy: { summary: 'policy validate FILE..., policy test FILE --request "GET https://host/path"', load: () => import('./commands/policy.js') },
   cluster: { summary: 'cluster up: the local demo cluster (edge, demo upstreams, agents, tutorial policy)', load: () => import('./commands/cluster.js') },
   'demo-upstream': { summary: 'run an httpbin-like echo service (--port N --name NAME)', load: () => import('./commands/demo-upstream.js') },
+  // admin API clients (--admin host:port, --api-key KEY, or a profile: see `config`)
+  endpoints: { summary: 'endpoints create|list|get|update|delete: cloud endpoints (and agent endpoints, read-only)', load: () => import('./commands/endpoints.js') },
+  domains: { summary: 'domains create|list|get|delete: reserved domains', load: () => import('./commands/domains.js') },
+  authtokens: { summary: 'authtokens create|list|delete: tokens agents authenticate with', load: () => import('./commands/authtokens.js') },
+  'api-keys': { summary: 'api-keys create|list|delete: keys admin clients authenticate with', load: () => import('./commands/api-keys.js') },
+  accounts: { summary: 'accounts create|list|delete: accounts (bootstrap admin key only)', load: () => import('./commands/accounts.js') },
+  server: { summary: 'server info|health: the edge behind --admin', load: () => import('./commands/server.js') },
+  config: { summary: 'config add-api-key KEY [--admin host:port] [--profile NAME], config show: the admin profile file', load: () => import('./commands/config.js') },
 };
 
 function usage(): string {

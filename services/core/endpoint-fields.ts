@@ -6,15 +6,15 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Checker, Path } from './config.js';
 import { isMeshgateError } from './errors.js';
-import { parseEndpointUrl } from './endpoint-url.js';
+import { parseEndpointUrl, type UrlRules } from './endpoint-url.js';
 
 /** Checks `url` and `binding` of an endpoint entry; returns them (undefined when missing). */
-export function checkUrlFields(c: Checker, o: Record<string, unknown>, p: Path): { url?: string; binding?: string } {
+export function checkUrlFields(c: Checker, o: Record<string, unknown>, p: Path, rules?: UrlRules): { url?: string; binding?: string } {
   const url = c.string(o.url, [...p, 'url'], { required: true, nonEmpty: true });
   const binding = c.string(o.binding, [...p, 'binding'], { nonEmpty: true });
   if (url !== undefined) {
     try {
-      parseEndpointUrl(url, 'url', binding);
+      parseEndpointUrl(url, 'url', binding, rules);
     } catch (err) {
       if (!isMeshgateError(err)) throw err;
       c.add([...p, err.code === 'MG_BINDING_INVALID' ? 'binding' : 'url'], err.detail ?? err.message);

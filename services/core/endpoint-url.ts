@@ -5,10 +5,15 @@
  * dropped from the canonical form. Hosts ending in `.internal` have the internal binding.
  * `*` may only be the first label. Public http/https endpoints use the standard port (the edge's
  * listener address decides the real socket).
+ *
+ * L4 schemes: `tcp://host:port` always names its port (public: the edge binds that port, which
+ * must be in its listen.tcp_ports — checked by the edge, not here; no wildcards). `tls://host` is
+ * routed by SNI on port 443 (or the edge's listen.tls port, passed as `rules.tlsPort` and stored
+ * as 443); wildcard hosts are allowed as for https.
  */
 import { MeshgateError } from './errors.js';
 
-export type EndpointScheme = 'http' | 'https';
+export type EndpointScheme = 'http' | 'https' | 'tcp' | 'tls';
 export type EndpointBinding = 'public' | 'internal';
 
 export interface EndpointUrl {
@@ -22,22 +27,32 @@ export interface EndpointUrl {
   url: string;
 }
 
-const DEFAULT_PORT: Record<EndpointScheme, number> = { http: 80, https: 443 };
+/** 0 = no default (tcp URLs must name their port). */
+const DEFAULT_PORT: Record<EndpointScheme, number> = { http: 80, https: 443, tcp: 0, tls: 443 };
+
+/** Edge-specific URL rules; the agent checks without them and the edge decides. */
+export interface UrlRules {
+  /**
+   * Another port accepted for public tls:// URLs besides 443 (the edge's listen.tls port);
+   * such a URL is stored as port 443. `'any'` accepts every port (the agent's early check,
+   * which cannot know the edge's port).
+   */
+  tlsPort?: number | 'any';
+}
 const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
 
 /** Parses and canonicalises an endpoint URL; throws MG_ENDPOINT_URL_INVALID / MG_BINDING_INVALID naming `field`. */
-export function parseEndpointUrl(raw: string, field = 'url', bindingHint?: string): EndpointUrl {
+export function parseEndpointUrl(raw: string, field = 'url', bindingHint?: string, rules: UrlRules = {}): EndpointUrl {
   const bad = (detail: string) => new MeshgateError('MG_ENDPOINT_URL_INVALID', { field, detail: `'${raw}': ${detail}` });
   const text = raw.trim();
-  if (!text) throw bad('is empty; give a URL such as https://api.example.com or https://foo.internal');
+  if (!text) throw bad('is empty; give a URL such as https://api.example.com, https://foo.internal or tcp://db.example.com:20001');
   const m = /^(?:([a-zA-Z][a-zA-Z0-9+.-]*):\/\/)?([^/:?#]+)(?::(\d+))?(\/?)$/.exec(text);
   if (!m) {
     if (/^[a-z]+:\/\/[^/]*\/./i.test(text)) throw bad('an endpoint URL has no path; remove everything after the host and port');
     throw bad('is not a valid endpoint URL; expected [scheme://]host[:port]');
   }
-  const scheme = (m[1] ?? 'https').toLowerCase();
-  if (scheme === 'tcp' || scheme === 'tls') throw bad(`${scheme} endpoints are not supported yet; use http:// or https://`);
-  if (scheme !== 'http' && scheme !== 'https') throw bad(`unknown scheme '${scheme}'; use http:// or https://`);
+  const scheme = (m[1] ?? 'https').toLowerCase() as EndpointScheme;
+  if (!Object.hasOwn(DEFAULT_PORT, scheme)) throw bad(`unknown scheme '${scheme}'; use http://, https://, tcp:// or tls://`);
   const host = m[2].toLowerCase().replace(/\.$/, '');
   const labels = host.split('.');
   const wildcard = labels[0] === '*';
@@ -46,6 +61,8 @@ export function parseEndpointUrl(raw: string, field = 'url', bindingHint?: strin
     if (!LABEL.test(labels[i])) throw bad(`host label '${labels[i]}' is not a valid DNS label`);
   }
   if (labels.length - (wildcard ? 1 : 0) < 2) throw bad('the host needs at least two labels, e.g. foo.internal or api.example.com');
+  if (wildcard && scheme === 'tcp') throw bad('tcp endpoints are routed by port, so their host cannot be a wildcard');
+  if (scheme === 'tcp' && m[3] === undefined) throw bad('tcp endpoints need a port, e.g. tcp://db.example.com:20001 or tcp://db.internal:5432');
   const binding: EndpointBinding = host.endsWith('.internal') ? 'internal' : 'public';
   if (bindingHint && bindingHint !== binding) {
     if (bindingHint !== 'public' && bindingHint !== 'internal') {
@@ -60,7 +77,12 @@ export function parseEndpointUrl(raw: string, field = 'url', bindingHint?: strin
   if (m[3] !== undefined) {
     port = Number(m[3]);
     if (!(port >= 1 && port <= 65535)) throw bad(`port ${m[3]} is out of range 1-65535`);
-    if (binding === 'public' && port !== DEFAULT_PORT[scheme]) {
+    if (binding === 'public' && scheme === 'tls' && port !== 443) {
+      if (rules.tlsPort !== 'any' && port !== rules.tlsPort) {
+        throw bad(`public tls endpoints use port 443${typeof rules.tlsPort === 'number' ? ` or this edge's listen.tls port ${rules.tlsPort}` : ''}; the edge's listen.tls address decides the real port`);
+      }
+      if (rules.tlsPort !== 'any') port = 443;
+    } else if (binding === 'public' && scheme !== 'tcp' && port !== DEFAULT_PORT[scheme]) {
       throw bad(`public ${scheme} endpoints use port ${DEFAULT_PORT[scheme]}; the edge's listen.${scheme} address decides the real port`);
     }
   }

@@ -64,8 +64,22 @@ export const ERRORS = Object.freeze({
   MG_JWT_INVALID: def('the request has no valid JWT for this endpoint', 401, 'UNAUTHENTICATED', 'ERR_NGROK_3401'),
   MG_JWT_KEYS_UNAVAILABLE: def('the signing keys (JWKS) could not be fetched', 401, 'UNAUTHENTICATED', 'ERR_NGROK_3422'),
   MG_WEBHOOK_INVALID: def('the request is not a validly signed webhook', 403, 'PERMISSION_DENIED', 'ERR_NGROK_3204'),
+  MG_AUTH_REQUIRED: def('sign-in required: this endpoint is protected by oauth or openid-connect', 401, 'UNAUTHENTICATED'),
+  MG_OAUTH_FAILED: def('the sign-in with the identity provider failed', 401, 'UNAUTHENTICATED'),
+  MG_IDP_UNAVAILABLE: def('the identity provider could not be reached or answered unexpectedly', 502, 'UNAVAILABLE'),
   MG_CIRCUIT_OPEN: def('the circuit breaker of this endpoint is open after too many upstream errors; retry after the retry-after header', 503, 'UNAVAILABLE', 'ERR_NGROK_3202'),
   MG_RATE_LIMIT_UNAVAILABLE: def('the rate-limit counter could not be reached; the request was let through', 503, 'UNAVAILABLE'),
+  MG_HTTP_REQUEST_FAILED: def('the http-request action could not get an answer from its target', 502, 'UNAVAILABLE'),
+  MG_HTTP_REQUEST_TIMEOUT: def('the http-request action ran out of time', 504, 'DEADLINE_EXCEEDED', 'ERR_NGROK_3602'),
+  MG_HTTP_REQUEST_BODY_TOO_LARGE: def('the http-request target answered a body larger than 256 KiB', 502, 'RESOURCE_EXHAUSTED', 'ERR_NGROK_3601'),
+  MG_HTTP_REQUEST_LOOP: def('http-request calls are nested too deeply (an endpoint calling itself?)', 508, 'FAILED_PRECONDITION', 'ERR_NGROK_3603'),
+  MG_HTTP_REQUEST_NOT_ALLOWED: def('this edge does not allow http-request to that URL', 502, 'PERMISSION_DENIED'),
+  MG_RESPONSE_BODY_TOO_LARGE: def('the response body is larger than the Traffic Policy can read', 502, 'RESOURCE_EXHAUSTED'),
+  MG_RESPONSE_BODY_UNREADABLE: def('the response body could not be decoded for the Traffic Policy', 502, 'UNAVAILABLE'),
+  // L4 (tcp/tls endpoints): the connection is closed and the code is logged
+  MG_CONNECTION_CLOSED_BY_POLICY: def('the Traffic Policy closed the connection (deny or close-connection in on_tcp_connect)', 403, 'PERMISSION_DENIED'),
+  MG_TLS_CLIENT_HELLO_INVALID: def('the connection did not start with a TLS ClientHello naming a server (SNI) in time', 400, 'INVALID_ARGUMENT'),
+  MG_TLS_HANDSHAKE_FAILED: def('the TLS handshake with the client failed (version, cipher or mutual TLS certificate)', 400, 'UNAUTHENTICATED'),
   MG_INTERNAL: def('internal gateway error', 500, 'INTERNAL'),
 
   // --- control plane: refused registrations, bad policies and URLs ---
@@ -74,11 +88,22 @@ export const ERRORS = Object.freeze({
   MG_BINDING_INVALID: def('the endpoint binding is invalid for this URL', 400, 'INVALID_ARGUMENT', 'ERR_NGROK_18007'),
   MG_POOL_CONFLICT: def('an endpoint is already online on this URL', 409, 'ALREADY_EXISTS', 'ERR_NGROK_334'),
   MG_POOL_SCHEME_MISMATCH: def('pool members must share the same scheme', 409, 'FAILED_PRECONDITION'),
+  MG_TCP_PORT_UNAVAILABLE: def('the edge cannot serve this TCP port', 409, 'FAILED_PRECONDITION', 'ERR_NGROK_18003'),
   MG_AUTHTOKEN_INVALID: def('the authtoken is not valid', 401, 'UNAUTHENTICATED', 'ERR_NGROK_105'),
   MG_CONFIG_INVALID: def('the configuration is invalid', 400, 'INVALID_ARGUMENT'),
   MG_FLAG_INVALID: def('a command-line flag or argument is invalid', 400, 'INVALID_ARGUMENT'),
   MG_TUNNEL_PROTOCOL: def('the tunnel peer spoke an unexpected protocol', 400, 'INVALID_ARGUMENT'),
   MG_EDGE_UNREACHABLE: def('the edge could not be reached', 503, 'UNAVAILABLE'),
+
+  // --- admin API and store ---
+  MG_ADMIN_REQUEST_INVALID: def('the admin request is invalid', 400, 'INVALID_ARGUMENT'),
+  MG_API_KEY_INVALID: def('the API key is missing, unknown or revoked', 401, 'UNAUTHENTICATED'),
+  MG_PERMISSION_DENIED: def('this API key may not do that', 403, 'PERMISSION_DENIED'),
+  MG_RESOURCE_NOT_FOUND: def('no such resource in this account', 404, 'NOT_FOUND'),
+  MG_RESOURCE_EXISTS: def('the resource already exists', 409, 'ALREADY_EXISTS'),
+  MG_RESOURCE_IN_USE: def('the resource is still in use', 409, 'FAILED_PRECONDITION'),
+  MG_DOMAIN_NOT_RESERVED: def('the account has not reserved this domain', 403, 'FAILED_PRECONDITION', 'ERR_NGROK_318'),
+  MG_STORE_UNAVAILABLE: def('the config store could not be written; nothing was changed', 503, 'UNAVAILABLE'),
 });
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -11,7 +11,8 @@
  *   GET  /ws                           WebSocket echo (text and binary)
  *
  * Any request may script its answer (for tests of response-phase policies): `x-demo-status: N`
- * sets the status, each `x-demo-header: name: value` adds a response header.
+ * sets the status, each `x-demo-header: name: value` adds a response header, `x-demo-body: text`
+ * replaces the JSON body with that text (text/plain unless an x-demo-header sets content-type).
  */
 import http from 'node:http';
 import { createHash } from 'node:crypto';
@@ -37,9 +38,12 @@ export function createDemoUpstream(name: string): http.Server {
       const c = v.indexOf(':');
       if (c > 0) extra.push([v.slice(0, c).trim(), v.slice(c + 1).trim()]);
     }
+    const scriptedBody = req.headers['x-demo-body'];
     const send = (status: number, body: unknown) => {
-      const text = JSON.stringify(body, null, 2) + '\n';
-      const headers: Array<[string, string]> = [['content-type', 'application/json'], ['content-length', String(Buffer.byteLength(text))], ['x-replica', name], ...extra];
+      const text = typeof scriptedBody === 'string' ? scriptedBody : JSON.stringify(body, null, 2) + '\n';
+      const type = typeof scriptedBody === 'string' ? 'text/plain' : 'application/json';
+      const own = extra.some(([k]) => k.toLowerCase() === 'content-type');
+      const headers: Array<[string, string]> = [...(own ? [] : [['content-type', type] as [string, string]]), ['content-length', String(Buffer.byteLength(text))], ['x-replica', name], ...extra];
       res.writeHead(scripted >= 100 && scripted <= 599 ? scripted : status, headers.flat());
       res.end(text);
     };

@@ -9,7 +9,7 @@
  * edge has them from its own config.
  */
 import type { Delta, EndpointRecord, NodeInfo, Snapshot } from '../gen/peer.js';
-import { parseEndpointUrl } from '../core/endpoint-url.js';
+import { parseEndpointUrl, type EndpointUrl } from '../core/endpoint-url.js';
 import { isMeshgateError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { compilePolicy } from '../policy/index.js';
@@ -149,7 +149,7 @@ export class ClusterPresence implements LocalState, Locality {
     return l;
   }
 
-  private compiled(text: string, scheme: 'http' | 'https', binding: 'public' | 'internal'): CompiledPolicy | null | undefined {
+  private compiled(text: string, scheme: EndpointUrl['scheme'], binding: 'public' | 'internal'): CompiledPolicy | null | undefined {
     if (!text.trim()) return null;
     const key = `${scheme}|${binding}|${text}`;
     if (this.policies.has(key)) return this.policies.get(key);

@@ -9,6 +9,7 @@ import { Checker, deepFreeze, parseHostPort, parseYamlSource, type Path } from '
 import { MeshgateError, type Issue } from '../core/errors.js';
 import { checkUrlFields, readPolicyFields } from '../core/endpoint-fields.js';
 import { isProfileName, type ProfileName } from '../presence/profiles.js';
+import { readTcpListen, type TcpListenConfig } from './l4/l4-config.js';
 
 export interface ListenAddr {
   host: string;
@@ -19,6 +20,8 @@ export interface AccountConfig {
   name: string;
   authtokens: string[];
   apiKeys: string[];
+  /** Reserved hosts (`api.example.com`, `*.apps.example.com`), lower-case. */
+  domains: string[];
 }
 
 export interface CloudEndpointConfig {
@@ -46,7 +49,17 @@ export interface EdgeConfig {
     peer?: ListenAddr;
     /** Relay listener for requests from other edges; default: the peer host, any free port. */
     relay?: ListenAddr;
+    /** gRPC admin API (proto/admin.proto); absent = no admin API on this edge. */
+    admin?: ListenAddr;
+    /** Serves tls:// endpoints, routed by SNI (l4/); absent = no tls endpoints on this edge. */
+    tls?: ListenAddr;
+    /** Ports tcp:// endpoints may use, all bound at start (l4/l4-config.ts); absent = no tcp endpoints. */
+    tcp?: TcpListenConfig;
   };
+  /** Directory for durable state (the admin store); absent = in memory only (lost at restart unless replicated back). */
+  dataDir?: string;
+  /** Bootstrap admin API key: manages accounts, and any account's resources via `meshgate-account` metadata. */
+  adminApiKey?: string;
   /** Addresses other edges should use to reach this one, when they differ from the listen addresses (NAT, proxies). */
   advertise: { peer?: string; relay?: string };
   /** Static seed addresses (`host:port` of other edges' listen.peer). */
@@ -63,6 +76,16 @@ export interface EdgeConfig {
   tls?: { cert: string; key: string };
   accounts: AccountConfig[];
   cloudEndpoints: CloudEndpointConfig[];
+  /** Where the http-request action may go besides the account's `.internal` endpoints. */
+  httpRequest: HttpRequestConfig;
+}
+
+/** edge.yaml `http_request`. */
+export interface HttpRequestConfig {
+  /** Allow http(s) URLs outside `.internal` (default false: only the account's internal endpoints). */
+  allowExternal: boolean;
+  /** With allowExternal: the hosts allowed, exact (`api.example.com`, `127.0.0.1`) or `*.example.com`; empty = any host. */
+  allowedHosts: string[];
 }
 
 /** Flag overrides accepted by `meshgate edge`. */
@@ -78,9 +101,13 @@ export interface EdgeFlagOverrides {
   clusterSecret?: string;
   tlsCert?: string;
   tlsKey?: string;
+  listenAdmin?: string;
+  dataDir?: string;
+  listenTls?: string;
+  tcpPorts?: string;
 }
 
-const TOP_KEYS = ['region', 'node_id', 'listen', 'tls', 'accounts', 'cloud_endpoints', 'peers', 'redis', 'cluster_secret', 'presence_profile', 'presence_channels', 'advertise'] as const;
+const TOP_KEYS = ['region', 'node_id', 'listen', 'tls', 'accounts', 'cloud_endpoints', 'peers', 'redis', 'cluster_secret', 'presence_profile', 'presence_channels', 'advertise', 'data_dir', 'admin_api_key', 'http_request'] as const;
 const LABEL_RE = /^[a-z0-9][a-z0-9-]{0,31}$/;
 
 /** Loads and validates an edge config file; throws MG_CONFIG_INVALID listing every issue. */
@@ -106,8 +133,8 @@ export function parseEdgeConfig(text: string, baseDir: string, flags: EdgeFlagOv
   if (!LABEL_RE.test(region)) c.add(['region'], `'${region}' must be a short lower-case label such as eu, us or jp`);
   const nodeId = flags.nodeId ?? c.string(top.node_id, ['node_id'], { nonEmpty: true }) ?? `${region}-${randomBytes(3).toString('hex')}`;
 
-  const listenRaw = c.object(top.listen, ['listen'], ['http', 'https', 'tunnel', 'peer', 'relay']) ?? {};
-  const addr = (key: 'http' | 'https' | 'tunnel' | 'peer' | 'relay', flag: string | undefined): ListenAddr | undefined => {
+  const listenRaw = c.object(top.listen, ['listen'], ['http', 'https', 'tunnel', 'peer', 'relay', 'admin', 'tls', 'tcp_ports', 'tcp_host']) ?? {};
+  const addr = (key: 'http' | 'https' | 'tunnel' | 'peer' | 'relay' | 'admin' | 'tls', flag: string | undefined): ListenAddr | undefined => {
     const v = flag ?? c.string(listenRaw[key], ['listen', key], { nonEmpty: true });
     if (v === undefined) return undefined;
     const hp = parseHostPort(v);
@@ -119,6 +146,13 @@ export function parseEdgeConfig(text: string, baseDir: string, flags: EdgeFlagOv
   const tunnel = addr('tunnel', flags.listenTunnel);
   const peer = addr('peer', flags.listenPeer);
   const relay = addr('relay', undefined);
+  const admin = addr('admin', flags.listenAdmin);
+  const tlsListen = addr('tls', flags.listenTls);
+  const tcp = readTcpListen(c, listenRaw, flags.tcpPorts, (http ?? https)?.host);
+  const dataDirRaw = flags.dataDir ?? c.string(top.data_dir, ['data_dir'], { nonEmpty: true });
+  const dataDir = dataDirRaw === undefined ? undefined : resolve(baseDir, dataDirRaw);
+  const adminApiKey = c.string(top.admin_api_key, ['admin_api_key'], { nonEmpty: true }) ?? (process.env.MESHGATE_ADMIN_API_KEY || undefined);
+  if (adminApiKey !== undefined && adminApiKey.length < 16) c.add(['admin_api_key'], 'must be at least 16 characters');
   const peers = flags.peers ?? c.stringList(top.peers, ['peers']);
   peers.forEach((a, i) => {
     if (!parseHostPort(a)) c.add(['peers', i], `'${a}' is not host:port of another edge's listen.peer`);
@@ -145,8 +179,8 @@ export function parseEdgeConfig(text: string, baseDir: string, flags: EdgeFlagOv
   const profileRaw = c.string(top.presence_profile, ['presence_profile'], { nonEmpty: true }) ?? 'lan';
   if (!isProfileName(profileRaw)) c.add(['presence_profile'], `'${profileRaw}' is not one of local, lan, wan`);
   if (!tunnel && listenRaw.tunnel === undefined && !flags.listenTunnel) c.add(['listen', 'tunnel'], 'is required: agents connect to this address');
-  if (!http && !https && listenRaw.http === undefined && listenRaw.https === undefined) {
-    c.add(['listen'], 'needs http or https (or both): the public listeners');
+  if (!http && !https && !tlsListen && !tcp && listenRaw.http === undefined && listenRaw.https === undefined && listenRaw.tls === undefined && listenRaw.tcp_ports === undefined) {
+    c.add(['listen'], 'needs at least one public listener: http, https, tls or tcp_ports');
   }
 
   let tls: EdgeConfig['tls'];
@@ -166,7 +200,7 @@ export function parseEdgeConfig(text: string, baseDir: string, flags: EdgeFlagOv
   const seenTokens = new Map<string, string>();
   c.list(top.accounts, ['accounts']).forEach((a, i) => {
     const p: Path = ['accounts', i];
-    const o = c.object(a, p, ['name', 'authtokens', 'api_keys']);
+    const o = c.object(a, p, ['name', 'authtokens', 'api_keys', 'domains']);
     if (!o) return;
     const name = c.string(o.name, [...p, 'name'], { required: true, nonEmpty: true });
     if (name !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(name)) c.add([...p, 'name'], 'may only contain letters, digits, _ . -');
@@ -178,7 +212,17 @@ export function parseEdgeConfig(text: string, baseDir: string, flags: EdgeFlagOv
       seenTokens.set(t, name ?? '?');
     });
     const apiKeys = c.stringList(o.api_keys, [...p, 'api_keys']);
-    if (name !== undefined) accounts.push({ name, authtokens, apiKeys });
+    apiKeys.forEach((k, j) => {
+      if (k.length < 16) c.add([...p, 'api_keys', j], 'must be at least 16 characters');
+    });
+    const domains = c.stringList(o.domains, [...p, 'domains']).map((d) => d.toLowerCase());
+    domains.forEach((d, j) => {
+      const problem = domainProblem(d);
+      if (problem) c.add([...p, 'domains', j], problem);
+      const owner = accounts.find((x) => x.domains.includes(d));
+      if (owner) c.add([...p, 'domains', j], `'${d}' is already reserved by account '${owner.name}'`);
+    });
+    if (name !== undefined) accounts.push({ name, authtokens, apiKeys, domains });
   });
 
   const cloudEndpoints: CloudEndpointConfig[] = [];
@@ -200,11 +244,16 @@ export function parseEdgeConfig(text: string, baseDir: string, flags: EdgeFlagOv
     }
   });
 
+  const httpRequest = readHttpRequest(c, top.http_request);
+
   if (!c.ok) throw configError(name, c.issues);
   return deepFreeze({
+    httpRequest,
     region,
     nodeId,
-    listen: { http, https, tunnel: tunnel!, peer, relay },
+    listen: { http, https, tunnel: tunnel!, peer, relay, admin, tls: tlsListen, tcp },
+    dataDir,
+    adminApiKey,
     peers,
     advertise,
     redis,
@@ -215,6 +264,28 @@ export function parseEdgeConfig(text: string, baseDir: string, flags: EdgeFlagOv
     accounts,
     cloudEndpoints,
   });
+}
+
+/** Why `d` cannot be reserved (a host name, or `*.` + a host name), or undefined. */
+export function domainProblem(d: string): string | undefined {
+  const host = d.startsWith('*.') ? d.slice(2) : d;
+  if (host.includes('*')) return `'${d}' may only have '*' as its whole first label (e.g. *.apps.example.com)`;
+  if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/.test(host)) return `'${d}' is not a host name (e.g. api.example.com or *.apps.example.com)`;
+  if (host.endsWith('.internal')) return `'${d}' is an internal host; internal endpoints need no reservation`;
+  return undefined;
+}
+
+function readHttpRequest(c: Checker, raw: unknown): HttpRequestConfig {
+  const o = c.object(raw, ['http_request'], ['allow_external', 'allowed_hosts'], false) ?? {};
+  const allowExternal = c.bool(o.allow_external, ['http_request', 'allow_external'], false);
+  const allowedHosts = c.stringList(o.allowed_hosts, ['http_request', 'allowed_hosts']).map((h) => h.toLowerCase());
+  allowedHosts.forEach((h, i) => {
+    if (!/^(\*\.)?[a-z0-9_-]+(\.[a-z0-9_-]+)*$/.test(h) && !/^\[?[0-9a-f:.]+\]?$/.test(h)) {
+      c.add(['http_request', 'allowed_hosts', i], `'${h}' is not a host name, IP address or *.domain`);
+    }
+  });
+  if (allowedHosts.length > 0 && !allowExternal) c.add(['http_request', 'allowed_hosts'], 'has no effect unless allow_external is true');
+  return { allowExternal, allowedHosts };
 }
 
 function readRelative(c: Checker, baseDir: string, file: string, path: Path): string | undefined {

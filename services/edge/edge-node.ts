@@ -5,8 +5,8 @@
  */
 import type http from 'node:http';
 import type http2 from 'node:http2';
-import { createHash, randomBytes } from 'node:crypto';
-import { MeshgateError, isMeshgateError, type Issue } from '../core/errors.js';
+import { randomBytes } from 'node:crypto';
+import { MeshgateError, isMeshgateError } from '../core/errors.js';
 import { parseEndpointUrl } from '../core/endpoint-url.js';
 import { formatAddr } from '../core/listen.js';
 import { rootLogger, type Logger } from '../core/log.js';
@@ -24,12 +24,24 @@ import { devCertificate } from './dev-cert.js';
 import { ClusterPresence } from './cluster-presence.js';
 import { RelayLink } from './relay/relay-link.js';
 import { RelayServer } from './relay/relay-server.js';
+import { L4Ingress } from './l4/l4-ingress.js';
 import { GrpcMesh } from '../presence/mesh.js';
 import { RedisChannel } from '../presence/redis-channel.js';
 import { GlobalRateCounter } from './ratelimit/global-rate-counter.js';
-import { setGlobalRateCounter } from '../policy/index.js';
+import { deriveSessionKey, setGlobalRateCounter } from '../policy/index.js';
 import { PROFILES } from '../presence/profiles.js';
 import type { PresenceChannel } from '../presence/channel.js';
+import { AdminServer } from '../admin/admin-server.js';
+import { ConfigStore } from './store/config-store.js';
+import { DataDirFile } from './store/data-dir.js';
+import { LiveConfig, type CloudEndpointSpec } from './store/live-config.js';
+import { MeshSync } from './store/mesh-sync.js';
+import { RedisStore } from './store/redis-store.js';
+import { checkConfigEndpoints, seedStore } from './store/seed.js';
+
+export const MESHGATE_VERSION = '0.1.0';
+/** Anti-entropy period of the embedded store between edges (a pushed change arrives at once). */
+const STORE_SYNC_MS = 5_000;
 
 export interface EdgeListeners {
   http?: string;
@@ -37,6 +49,11 @@ export interface EdgeListeners {
   tunnel: string;
   peer?: string;
   relay?: string;
+  admin?: string;
+  /** listen.tls (tls:// endpoints). */
+  tls?: string;
+  /** listen.tcp_host with the bound listen.tcp_ports, e.g. `127.0.0.1:20000-20100`. */
+  tcp?: string;
 }
 
 export function newEndpointId(): string {
@@ -48,29 +65,59 @@ export class EdgeNode {
   readonly log: Logger;
   private readonly pipeline: Pipeline;
   private readonly tunnel: TunnelServer;
-  private readonly tokens = new Map<string, string>();
+  /** The admin store: accounts, cloud endpoints, domains, authtokens, API keys. */
+  readonly store: ConfigStore;
+  readonly live: LiveConfig;
+  private admin?: AdminServer;
+  private meshSync?: MeshSync;
+  private redisStore?: RedisStore;
+  private draining = false;
   private presence?: ClusterPresence;
   private rateCounter?: GlobalRateCounter;
   private mesh?: GrpcMesh;
   private relay?: RelayServer;
   private httpServer?: http.Server;
   private httpsServer?: http2.Http2SecureServer;
+  /** tcp:// and tls:// endpoints (l4/). */
+  private readonly l4: L4Ingress;
+  private edgeCert?: Promise<{ cert: string; key: string }>;
   listeners?: EdgeListeners;
 
   constructor(readonly config: EdgeConfig) {
     this.log = rootLogger.child({ component: 'edge', node: config.nodeId, region: config.region });
-    for (const a of config.accounts) for (const t of a.authtokens) this.tokens.set(t, a.name);
+    // A bad cloud endpoint in edge.yaml stops the edge before anything starts.
+    checkConfigEndpoints(config);
+    this.store = new ConfigStore(config.nodeId, config.dataDir ? new DataDirFile(config.dataDir) : undefined, this.log.child({ component: 'store' }));
+    this.live = new LiveConfig(this.store, this.registry, (spec) => this.cloudEndpoint(spec), this.log.child({ component: 'store' }));
+    this.live.onAuthtokenRevoked = (credentialId) => {
+      for (const s of this.tunnel.sessions) {
+        if (s.credentialId !== credentialId) continue;
+        this.log.info('authtoken revoked; disconnecting its agent', { session: s.id, account: s.account });
+        s.send({ msg: { $case: 'fatal', value: { code: 'MG_AUTHTOKEN_INVALID', message: 'the authtoken of this agent was revoked', field: '--authtoken', issues: [] } } });
+        s.close('authtoken revoked');
+      }
+    };
     const locality = { region: config.region, rttTo: (id: string) => this.presence?.rttTo(id) };
     this.pipeline = new Pipeline(
       this.registry,
       (ep) => (ep.target instanceof AgentSession || ep.target instanceof RelayLink ? ep.target : undefined),
       this.log.child({ component: 'pipeline' }),
       locality,
+      config.httpRequest,
+      deriveSessionKey(config.clusterSecret),
     );
+    this.l4 = new L4Ingress(config.listen, {
+      registry: this.registry,
+      region: config.region,
+      locality,
+      sessionOf: (ep) => (ep.target instanceof AgentSession || ep.target instanceof RelayLink ? ep.target : undefined),
+      edgeCertificate: () => this.edgeCertificate(),
+      log: this.log.child({ component: 'l4' }),
+    });
     this.tunnel = new TunnelServer({
       nodeId: config.nodeId,
       region: config.region,
-      authenticate: (t) => this.tokens.get(t),
+      authenticate: (t) => this.live.authenticateToken(t),
       log: this.log.child({ component: 'tunnel' }),
       hooks: {
         register: (s, m) => this.registerAgentEndpoint(s, m),
@@ -83,7 +130,12 @@ export class EdgeNode {
         },
       },
     });
-    this.addCloudEndpoints();
+  }
+
+  /** The certificate of the https listener and of terminate-tls without its own: tls.cert/key, else a dev certificate made once. */
+  private edgeCertificate(): Promise<{ cert: string; key: string }> {
+    const tls = this.config.tls;
+    return (this.edgeCert ??= tls ? Promise.resolve({ cert: tls.cert, key: tls.key }) : devCertificate(this.log));
   }
 
   /** Takes a local agent endpoint offline here and on every other edge. */
@@ -92,26 +144,8 @@ export class EdgeNode {
     this.presence?.localRemove(id);
   }
 
-  /** Compiles and registers the cloud endpoints of the config; throws MG_CONFIG_INVALID listing every problem. */
-  private addCloudEndpoints(): void {
-    const issues: Issue[] = [];
-    for (const ce of this.config.cloudEndpoints) {
-      try {
-        const url = parseEndpointUrl(ce.url, `${ce.path}.url`);
-        const res = compilePolicy(ce.trafficPolicy, { endpointType: 'cloud', protocol: url.scheme, binding: url.binding });
-        if (!res.ok) {
-          for (const i of res.issues) issues.push({ ...i, path: `${ce.path}.traffic_policy: ${i.path}` });
-          continue;
-        }
-        // The same id on every edge with the same config: global rate-limit buckets and logs agree.
-        const id = 'ep_' + createHash('sha256').update(`${ce.account}\0${url.url}\0${ce.path}`).digest('hex').slice(0, 16);
-        this.registry.add(this.makeEndpoint({ id, account: ce.account, type: 'cloud', url, poolingEnabled: ce.poolingEnabled, policy: res.policy, description: ce.description, metadata: ce.metadata }));
-      } catch (e) {
-        if (!isMeshgateError(e)) throw e;
-        issues.push({ path: ce.path, message: `${e.message} [${e.code}]` });
-      }
-    }
-    if (issues.length) throw new MeshgateError('MG_CONFIG_INVALID', { detail: 'cloud_endpoints are invalid', issues });
+  private cloudEndpoint(spec: CloudEndpointSpec): Endpoint {
+    return this.makeEndpoint({ ...spec, type: 'cloud' });
   }
 
   private makeEndpoint(p: {
@@ -125,6 +159,7 @@ export class EdgeNode {
     metadata: string;
     upstreamUrl?: string;
     target?: AgentSession;
+    createdAt?: Date;
   }): Endpoint {
     const id = p.id ?? newEndpointId();
     return Object.freeze({
@@ -140,7 +175,7 @@ export class EdgeNode {
       upstreamUrl: p.upstreamUrl ?? '',
       region: this.config.region,
       nodeId: this.config.nodeId,
-      createdAt: new Date(),
+      createdAt: p.createdAt ?? new Date(),
       target: p.target ?? null,
     });
   }
@@ -162,7 +197,12 @@ export class EdgeNode {
       };
     };
     try {
-      const url = parseEndpointUrl(m.url, '--url', m.binding || undefined);
+      const url = parseEndpointUrl(m.url, '--url', m.binding || undefined, this.l4.urlRules);
+      this.l4.check(url, '--url');
+      const owner = url.binding === 'public' ? this.live.domainOwner(url.host) : undefined;
+      if (owner !== undefined && owner !== s.account) {
+        throw new MeshgateError('MG_DOMAIN_NOT_RESERVED', { field: '--url', detail: `'${url.host}' is reserved by another account` });
+      }
       let policy: CompiledPolicy | null = null;
       if (m.trafficPolicy.trim()) {
         const res = compilePolicy(m.trafficPolicy, { endpointType: 'agent', protocol: url.scheme, binding: url.binding });
@@ -185,6 +225,7 @@ export class EdgeNode {
 
   async start(): Promise<EdgeListeners> {
     const c = this.config;
+    await this.openStore();
     const deps = { registry: this.registry, pipeline: this.pipeline, region: c.region, log: this.log };
     const t = await this.tunnel.listen(c.listen.tunnel.host, c.listen.tunnel.port);
     const listeners: EdgeListeners = { tunnel: formatAddr(t) };
@@ -193,14 +234,47 @@ export class EdgeNode {
       listeners.http = formatAddr(await listen(this.httpServer, c.listen.http.host, c.listen.http.port));
     }
     if (c.listen.https) {
-      const tls = c.tls ?? (await devCertificate(this.log));
+      const tls = await this.edgeCertificate();
       this.httpsServer = createHttpsListener(deps, tls);
       listeners.https = formatAddr(await listen(this.httpsServer, c.listen.https.host, c.listen.https.port));
     }
+    Object.assign(listeners, await this.l4.start());
     if (c.listen.peer) await this.startCluster(listeners);
+    if (c.listen.admin) {
+      this.admin = new AdminServer({
+        nodeId: c.nodeId,
+        region: c.region,
+        version: MESHGATE_VERSION,
+        store: this.store,
+        live: this.live,
+        registry: this.registry,
+        adminApiKey: c.adminApiKey,
+        peers: () => (this.presence?.knownNodes() ?? []).filter((n) => n.nodeId !== c.nodeId).map((n) => `${n.nodeId}@${n.region}`),
+        draining: () => this.draining,
+        log: this.log.child({ component: 'admin' }),
+      });
+      listeners.admin = await this.admin.listen(c.listen.admin.host, c.listen.admin.port);
+    }
     this.listeners = listeners;
     this.log.ready({ listeners, endpoints: this.registry.list().map((e) => e.url.url) });
     return listeners;
+  }
+
+  /**
+   * The admin store: load the data dir, connect the shared store (Redis) when configured, seed
+   * what edge.yaml declares, then turn the records into live state.
+   */
+  private async openStore(): Promise<void> {
+    const c = this.config;
+    await this.store.open();
+    if (c.redis) {
+      this.redisStore = new RedisStore(c.redis, this.store, this.log.child({ component: 'store' }));
+      this.store.setReplicator(this.redisStore);
+      await this.redisStore.start();
+    }
+    const seeded = await seedStore(this.store, c);
+    this.live.start();
+    this.log.debug('store open', { records: this.store.size, seeded, replicator: this.store.replicatorName });
   }
 
   /** Joins the cluster: relay listener, gRPC mesh, optional Redis channel, then presence. */
@@ -213,6 +287,11 @@ export class EdgeNode {
     const channels: PresenceChannel[] = [];
     if (c.presenceChannels.includes('grpc')) {
       this.mesh = new GrpcMesh({ listen: peer, seeds: c.peers, secret: c.clusterSecret, antiEntropyMs: profile.antiEntropyMs, log: this.log.child({ component: 'mesh' }) });
+      if (!this.redisStore) {
+        const peers = () => (this.presence?.knownNodes() ?? []).filter((n) => n.nodeId !== c.nodeId && n.peerAddr).map((n) => ({ nodeId: n.nodeId, peerAddr: n.peerAddr }));
+        this.meshSync = new MeshSync(this.store, this.mesh, peers, STORE_SYNC_MS, this.log.child({ component: 'store' }));
+        this.store.setReplicator(this.meshSync);
+      }
       listeners.peer = await this.mesh.listen();
       channels.push(this.mesh);
     }
@@ -226,7 +305,13 @@ export class EdgeNode {
     const self = { nodeId: c.nodeId, region: c.region, peerAddr: this.mesh ? (c.advertise.peer ?? listeners.peer ?? '') : '', relayAddr: c.advertise.relay ?? listeners.relay, incarnation: Date.now() };
     this.presence = new ClusterPresence(self, channels, this.registry, profile, c.clusterSecret, this.log.child({ component: 'presence' }));
     const mesh = this.mesh;
-    if (mesh) this.presence.onNodeSeen = (n) => mesh.dial(n.peerAddr);
+    const sync = this.meshSync;
+    if (mesh) {
+      this.presence.onNodeSeen = (n) => {
+        mesh.dial(n.peerAddr);
+        sync?.onPeerSeen({ nodeId: n.nodeId, peerAddr: n.peerAddr });
+      };
+    }
     this.presence.onLocalLost = (loser, winner) => {
       const session = loser.target instanceof AgentSession ? loser.target : undefined;
       session?.endpointIds.delete(loser.id);
@@ -235,12 +320,14 @@ export class EdgeNode {
       session?.send({ msg: { $case: 'revoked', value: { endpointId: loser.id, error: { code: 'MG_POOL_CONFLICT', message, field: 'pooling_enabled', issues: [] } } } });
     };
     await this.presence.start();
+    this.meshSync?.start();
   }
 
   /** Graceful stop: no new connections, agents told to drain, in-flight requests get `graceMs`. */
   async stop(graceMs = 5_000): Promise<void> {
+    this.draining = true;
     for (const s of this.tunnel.sessions) s.drain('edge shutting down');
-    const closers: Promise<void>[] = [this.tunnel.close()];
+    const closers: Promise<void>[] = [this.tunnel.close(), this.l4.stop(graceMs)];
     for (const srv of [this.httpServer, this.httpsServer]) {
       if (!srv) continue;
       closers.push(new Promise((r) => srv.close(() => r())));
@@ -252,6 +339,11 @@ export class EdgeNode {
     await this.presence?.stop();
     await this.relay?.close();
     await this.rateCounter?.close();
+    await this.admin?.close();
+    await this.meshSync?.stop();
+    await this.redisStore?.stop();
+    await this.store.flush().catch((e) => this.log.error('store not saved at stop', { err: e as Error }));
+    await this.pipeline.close();
     (this.httpServer as http.Server | undefined)?.closeAllConnections?.();
   }
 }

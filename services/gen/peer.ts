@@ -12,9 +12,12 @@ import {
   Client,
   type ClientDuplexStream,
   type ClientOptions,
+  type ClientUnaryCall,
   type handleBidiStreamingCall,
+  type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
+  type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 
@@ -114,6 +117,49 @@ export interface Heartbeat {
   sentAtMs: number;
   /** The sent_at_ms of the last heartbeat received from the receiver, echoed for RTT. */
   echoMs: number;
+}
+
+/** One stored record of the admin store. */
+export interface ConfigRecord {
+  /** "account", "endpoint", "domain", "authtoken" or "api_key". */
+  kind: string;
+  /** Id, unique within the kind. */
+  id: string;
+  /** Owning account ("" for accounts themselves). */
+  account: string;
+  /** Version: hybrid logical timestamp (Unix ms, bumped past every version seen). */
+  versionTs: number;
+  /** Version tie-breaker: node id of the writer. */
+  versionNode: string;
+  /** A tombstone: the record was deleted (kept so that the delete wins everywhere). */
+  deleted: boolean;
+  /** The record's fields as a JSON object. */
+  dataJson: string;
+}
+
+export interface ConfigBatch {
+  /** The sending node. */
+  origin: string;
+  records: ConfigRecord[];
+}
+
+export interface PushReply {
+  /** How many of the pushed records were newer than the receiver's and applied. */
+  applied: number;
+}
+
+export interface PullRequest {
+  /** The caller. */
+  origin: string;
+  /** SHA-256 over the caller's sorted (kind, id, version) list; equal digests mean equal stores. */
+  digest: Buffer;
+  /** The caller's versions, as "kind/id" → "ts/node". */
+  versions: { [key: string]: string };
+}
+
+export interface PullRequest_VersionsEntry {
+  key: string;
+  value: string;
 }
 
 function createBasePeerMessage(): PeerMessage {
@@ -980,6 +1026,553 @@ export const Heartbeat: MessageFns<Heartbeat> = {
   },
 };
 
+function createBaseConfigRecord(): ConfigRecord {
+  return { kind: "", id: "", account: "", versionTs: 0, versionNode: "", deleted: false, dataJson: "" };
+}
+
+export const ConfigRecord: MessageFns<ConfigRecord> = {
+  encode(message: ConfigRecord, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kind !== "") {
+      writer.uint32(10).string(message.kind);
+    }
+    if (message.id !== "") {
+      writer.uint32(18).string(message.id);
+    }
+    if (message.account !== "") {
+      writer.uint32(26).string(message.account);
+    }
+    if (message.versionTs !== 0) {
+      writer.uint32(32).uint64(message.versionTs);
+    }
+    if (message.versionNode !== "") {
+      writer.uint32(42).string(message.versionNode);
+    }
+    if (message.deleted !== false) {
+      writer.uint32(48).bool(message.deleted);
+    }
+    if (message.dataJson !== "") {
+      writer.uint32(58).string(message.dataJson);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConfigRecord {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConfigRecord();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.account = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.versionTs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.versionNode = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.deleted = reader.bool();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.dataJson = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ConfigRecord {
+    return {
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      account: isSet(object.account) ? globalThis.String(object.account) : "",
+      versionTs: isSet(object.versionTs)
+        ? globalThis.Number(object.versionTs)
+        : isSet(object.version_ts)
+        ? globalThis.Number(object.version_ts)
+        : 0,
+      versionNode: isSet(object.versionNode)
+        ? globalThis.String(object.versionNode)
+        : isSet(object.version_node)
+        ? globalThis.String(object.version_node)
+        : "",
+      deleted: isSet(object.deleted) ? globalThis.Boolean(object.deleted) : false,
+      dataJson: isSet(object.dataJson)
+        ? globalThis.String(object.dataJson)
+        : isSet(object.data_json)
+        ? globalThis.String(object.data_json)
+        : "",
+    };
+  },
+
+  toJSON(message: ConfigRecord): unknown {
+    const obj: any = {};
+    if (message.kind !== "") {
+      obj.kind = message.kind;
+    }
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.account !== "") {
+      obj.account = message.account;
+    }
+    if (message.versionTs !== 0) {
+      obj.versionTs = Math.round(message.versionTs);
+    }
+    if (message.versionNode !== "") {
+      obj.versionNode = message.versionNode;
+    }
+    if (message.deleted !== false) {
+      obj.deleted = message.deleted;
+    }
+    if (message.dataJson !== "") {
+      obj.dataJson = message.dataJson;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ConfigRecord>, I>>(base?: I): ConfigRecord {
+    return ConfigRecord.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ConfigRecord>, I>>(object: I): ConfigRecord {
+    const message = createBaseConfigRecord();
+    message.kind = object.kind ?? "";
+    message.id = object.id ?? "";
+    message.account = object.account ?? "";
+    message.versionTs = object.versionTs ?? 0;
+    message.versionNode = object.versionNode ?? "";
+    message.deleted = object.deleted ?? false;
+    message.dataJson = object.dataJson ?? "";
+    return message;
+  },
+};
+
+function createBaseConfigBatch(): ConfigBatch {
+  return { origin: "", records: [] };
+}
+
+export const ConfigBatch: MessageFns<ConfigBatch> = {
+  encode(message: ConfigBatch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.origin !== "") {
+      writer.uint32(10).string(message.origin);
+    }
+    for (const v of message.records) {
+      ConfigRecord.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConfigBatch {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConfigBatch();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.origin = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.records.push(ConfigRecord.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ConfigBatch {
+    return {
+      origin: isSet(object.origin) ? globalThis.String(object.origin) : "",
+      records: globalThis.Array.isArray(object?.records)
+        ? object.records.map((e: any) => ConfigRecord.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ConfigBatch): unknown {
+    const obj: any = {};
+    if (message.origin !== "") {
+      obj.origin = message.origin;
+    }
+    if (message.records?.length) {
+      obj.records = message.records.map((e) => ConfigRecord.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ConfigBatch>, I>>(base?: I): ConfigBatch {
+    return ConfigBatch.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ConfigBatch>, I>>(object: I): ConfigBatch {
+    const message = createBaseConfigBatch();
+    message.origin = object.origin ?? "";
+    message.records = object.records?.map((e) => ConfigRecord.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBasePushReply(): PushReply {
+  return { applied: 0 };
+}
+
+export const PushReply: MessageFns<PushReply> = {
+  encode(message: PushReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.applied !== 0) {
+      writer.uint32(8).uint32(message.applied);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PushReply {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePushReply();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.applied = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PushReply {
+    return { applied: isSet(object.applied) ? globalThis.Number(object.applied) : 0 };
+  },
+
+  toJSON(message: PushReply): unknown {
+    const obj: any = {};
+    if (message.applied !== 0) {
+      obj.applied = Math.round(message.applied);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PushReply>, I>>(base?: I): PushReply {
+    return PushReply.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PushReply>, I>>(object: I): PushReply {
+    const message = createBasePushReply();
+    message.applied = object.applied ?? 0;
+    return message;
+  },
+};
+
+function createBasePullRequest(): PullRequest {
+  return { origin: "", digest: Buffer.alloc(0), versions: {} };
+}
+
+export const PullRequest: MessageFns<PullRequest> = {
+  encode(message: PullRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.origin !== "") {
+      writer.uint32(10).string(message.origin);
+    }
+    if (message.digest.length !== 0) {
+      writer.uint32(18).bytes(message.digest);
+    }
+    globalThis.Object.entries(message.versions).forEach(([key, value]: [string, string]) => {
+      PullRequest_VersionsEntry.encode({ key: key as any, value }, writer.uint32(26).fork()).join();
+    });
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PullRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePullRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.origin = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.digest = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            const entry3 = PullRequest_VersionsEntry.decode(reader, reader.uint32());
+            if (entry3.value !== undefined) {
+              message.versions[entry3.key] = entry3.value;
+            }
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PullRequest {
+    return {
+      origin: isSet(object.origin) ? globalThis.String(object.origin) : "",
+      digest: isSet(object.digest) ? Buffer.from(bytesFromBase64(object.digest)) : Buffer.alloc(0),
+      versions: isObject(object.versions)
+        ? (globalThis.Object.entries(object.versions) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+    };
+  },
+
+  toJSON(message: PullRequest): unknown {
+    const obj: any = {};
+    if (message.origin !== "") {
+      obj.origin = message.origin;
+    }
+    if (message.digest.length !== 0) {
+      obj.digest = base64FromBytes(message.digest);
+    }
+    if (message.versions) {
+      const entries = globalThis.Object.entries(message.versions) as [string, string][];
+      if (entries.length > 0) {
+        obj.versions = {};
+        entries.forEach(([k, v]) => {
+          obj.versions[k] = v;
+        });
+      }
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PullRequest>, I>>(base?: I): PullRequest {
+    return PullRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PullRequest>, I>>(object: I): PullRequest {
+    const message = createBasePullRequest();
+    message.origin = object.origin ?? "";
+    message.digest = object.digest ?? Buffer.alloc(0);
+    message.versions = (globalThis.Object.entries(object.versions ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBasePullRequest_VersionsEntry(): PullRequest_VersionsEntry {
+  return { key: "", value: "" };
+}
+
+export const PullRequest_VersionsEntry: MessageFns<PullRequest_VersionsEntry> = {
+  encode(message: PullRequest_VersionsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PullRequest_VersionsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePullRequest_VersionsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PullRequest_VersionsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: PullRequest_VersionsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PullRequest_VersionsEntry>, I>>(base?: I): PullRequest_VersionsEntry {
+    return PullRequest_VersionsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PullRequest_VersionsEntry>, I>>(object: I): PullRequest_VersionsEntry {
+    const message = createBasePullRequest_VersionsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
 /**
  * The presence mesh between edge nodes. Callers authenticate with the cluster secret
  * (metadata `authorization: Bearer <secret>`) and name themselves (metadata `meshgate-node`).
@@ -1028,6 +1621,98 @@ export const PeerServiceClient = makeGenericClientConstructor(
   serviceName: string;
 };
 
+/**
+ * Replication of the admin store (cloud endpoints, domains, accounts, credentials) between edge
+ * nodes in the embedded store mode. Every record carries a version (hybrid timestamp, node id);
+ * a receiver keeps the record with the greater version, so every edge ends with the same state
+ * whatever the order of delivery. Same authentication as PeerService.
+ */
+export type ConfigSyncServiceService = typeof ConfigSyncServiceService;
+export const ConfigSyncServiceService = {
+  /** Pushes records just written on the caller; the receiver applies the newer ones. */
+  push: {
+    path: "/meshgate.peer.v1.ConfigSyncService/Push" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ConfigBatch): Buffer => Buffer.from(ConfigBatch.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ConfigBatch => ConfigBatch.decode(value),
+    responseSerialize: (value: PushReply): Buffer => Buffer.from(PushReply.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PushReply => PushReply.decode(value),
+  },
+  /**
+   * Anti-entropy: the caller sends the digest of its versions; the receiver answers with every
+   * record the caller lacks or holds in an older version (empty when the digests match).
+   */
+  pull: {
+    path: "/meshgate.peer.v1.ConfigSyncService/Pull" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PullRequest): Buffer => Buffer.from(PullRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PullRequest => PullRequest.decode(value),
+    responseSerialize: (value: ConfigBatch): Buffer => Buffer.from(ConfigBatch.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ConfigBatch => ConfigBatch.decode(value),
+  },
+} as const;
+
+export interface ConfigSyncServiceServer extends UntypedServiceImplementation {
+  /** Pushes records just written on the caller; the receiver applies the newer ones. */
+  push: handleUnaryCall<ConfigBatch, PushReply>;
+  /**
+   * Anti-entropy: the caller sends the digest of its versions; the receiver answers with every
+   * record the caller lacks or holds in an older version (empty when the digests match).
+   */
+  pull: handleUnaryCall<PullRequest, ConfigBatch>;
+}
+
+export interface ConfigSyncServiceClient extends Client {
+  /** Pushes records just written on the caller; the receiver applies the newer ones. */
+  push(request: ConfigBatch, callback: (error: ServiceError | null, response: PushReply) => void): ClientUnaryCall;
+  push(
+    request: ConfigBatch,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PushReply) => void,
+  ): ClientUnaryCall;
+  push(
+    request: ConfigBatch,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PushReply) => void,
+  ): ClientUnaryCall;
+  /**
+   * Anti-entropy: the caller sends the digest of its versions; the receiver answers with every
+   * record the caller lacks or holds in an older version (empty when the digests match).
+   */
+  pull(request: PullRequest, callback: (error: ServiceError | null, response: ConfigBatch) => void): ClientUnaryCall;
+  pull(
+    request: PullRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ConfigBatch) => void,
+  ): ClientUnaryCall;
+  pull(
+    request: PullRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ConfigBatch) => void,
+  ): ClientUnaryCall;
+}
+
+export const ConfigSyncServiceClient = makeGenericClientConstructor(
+  ConfigSyncServiceService,
+  "meshgate.peer.v1.ConfigSyncService",
+) as unknown as {
+  new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): ConfigSyncServiceClient;
+  service: typeof ConfigSyncServiceService;
+  serviceName: string;
+};
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
+
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 
 export type DeepPartial<T> = T extends Builtin ? T
@@ -1050,6 +1735,10 @@ function longToNumber(int64: { toString(): string }): number {
     throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
   }
   return num;
+}
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
 }
 
 function isSet(value: any): boolean {

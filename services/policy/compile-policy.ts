@@ -8,7 +8,9 @@
  *
  * Static checks after a phase compiled cleanly (check-termination.ts):
  *   - unreachable actions/rules after something that always ends the phase (ngrok 2207);
- *   - a cloud endpoint's traffic phase must always end in a terminating action (ngrok 2235).
+ *   - a cloud endpoint's traffic phase must always end in a terminating action (ngrok 2235);
+ *   - auth actions that can run on the same request must not require the same credential
+ *     (check-auth.ts).
  */
 import type { Issue } from '../core/errors.js';
 import './actions/builtin.js';
@@ -16,6 +18,7 @@ import { checkUnknownFields, describe, isPlainMap } from './actions/config.js';
 import { actionTypes, getAction, type ActionCompileContext } from './actions/registry.js';
 import { compileExpression, compileTemplate, type CompiledExpression } from './cel/index.js';
 import { checkGuaranteedTermination, checkReachability, trafficPhase } from './check-termination.js';
+import { checkAuthConflicts } from './check-auth.js';
 import { PolicyImpl } from './compiled-policy.js';
 import { joinPath, parseSource, type SourceTree } from './parse-source.js';
 import type { CompiledAction, CompiledRule } from './run-phase.js';
@@ -104,7 +107,10 @@ function compile(source: string, opts: CompileOptions): CompileResult {
       phases[phase] = compileRules(top[key], key, phase, opts, issues);
       const clean = issues.count === before;
       seen.set(phase, { key, clean });
-      if (clean) checkReachability(phases[phase], phase, issues);
+      if (clean) {
+        checkReachability(phases[phase], phase, issues);
+        checkAuthConflicts(phases[phase], issues);
+      }
     }
   }
 

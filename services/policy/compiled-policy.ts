@@ -6,9 +6,14 @@
 import type { ActionOutcome } from './actions/registry.js';
 import { forgetResponse, reportResponse, ResponseObserver } from './actions/response-observers.js';
 import { PhaseRun, runPhase, type CompiledRule, type PhaseResult, type PhaseTrace } from './run-phase.js';
+import { runConnectPhase } from './run-connect.js';
 import type {
   CompiledPolicy,
+  ConnectionExchange,
+  ConnectOutcome,
+  ConnectPhaseHost,
   Exchange,
+  OutboundHost,
   Phase,
   PolicyEndpoint,
   PolicyResponse,
@@ -75,12 +80,21 @@ export class PolicyImpl implements CompiledPolicy {
     return this.#phases[phase];
   }
 
+  runConnect<R>(x: ConnectionExchange, endpoint: PolicyEndpoint, host: ConnectPhaseHost<R>): Promise<ConnectOutcome<R>> {
+    return runConnectPhase(this.#phases.on_tcp_connect, x, endpoint, host, undefined);
+  }
+
+  /** runConnect, reporting matched rules and actions to `trace` (`policy test`, goldens). */
+  traceConnect<R>(x: ConnectionExchange, endpoint: PolicyEndpoint, host: ConnectPhaseHost<R>, trace: PhaseTrace | undefined): Promise<ConnectOutcome<R>> {
+    return runConnectPhase(this.#phases.on_tcp_connect, x, endpoint, host, trace);
+  }
+
   runRequest<R>(x: Exchange, endpoint: PolicyEndpoint, host: RequestPhaseHost<R>): Promise<RequestOutcome<R>> {
     return this.traceRequest(x, endpoint, host, undefined);
   }
 
-  runResponse(x: Exchange, endpoint: PolicyEndpoint, res: PolicyResponse): Promise<ResponseOutcome> {
-    return this.traceResponse(x, endpoint, res, undefined);
+  runResponse(x: Exchange, endpoint: PolicyEndpoint, res: PolicyResponse, host?: OutboundHost): Promise<ResponseOutcome> {
+    return this.traceResponse(x, endpoint, res, undefined, host);
   }
 
   /** runRequest, reporting matched rules and actions to `trace` (`meshgate policy test`). */
@@ -99,12 +113,12 @@ export class PolicyImpl implements CompiledPolicy {
   }
 
   /** runResponse, reporting matched rules and actions to `trace`. */
-  traceResponse(x: Exchange, endpoint: PolicyEndpoint, res: PolicyResponse, trace: PhaseTrace | undefined): Promise<ResponseOutcome> {
+  traceResponse(x: Exchange, endpoint: PolicyEndpoint, res: PolicyResponse, trace: PhaseTrace | undefined, host?: OutboundHost): Promise<ResponseOutcome> {
     // The final status, before response rules change it, for the breakers this exchange passed.
     if (this.#observers !== undefined) reportResponse(x, this.#observers, res.status);
     const rules = this.#phases.on_http_response;
     if (rules.length === 0) return PASS_PROMISE;
-    const run = new PhaseRun('on_http_response', x, endpoint, undefined, res, trace);
+    const run = new PhaseRun('on_http_response', x, endpoint, undefined, res, trace, host);
     const r = runPhase(rules, run);
     if (r === undefined) return PASS_PROMISE;
     if (r instanceof Promise) return r.then((o) => (o === undefined ? PASS : toResponseOutcome(o)), failed);

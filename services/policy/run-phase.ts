@@ -30,9 +30,9 @@
  */
 import type { ErrorCode } from '../core/errors.js';
 import type { ActionDefinition, ActionOutcome, ActionRunContext, Termination } from './actions/registry.js';
-import { describeEvaluationError, EvalContext, isCelError, type CompiledExpression, type Template } from './cel/index.js';
+import { describeEvaluationError, EvalContext, isCelError, type CompiledExpression, type RetryScope, type Template } from './cel/index.js';
 import { PolicyRuntimeError } from './policy-runtime-error.js';
-import type { Exchange, Phase, PolicyEndpoint, PolicyResponse, RequestPhaseHost } from './types.js';
+import type { Exchange, OutboundHost, Phase, PolicyEndpoint, PolicyResponse, RequestPhaseHost } from './types.js';
 
 /** One action of a compiled rule. */
 export interface CompiledAction {
@@ -68,6 +68,7 @@ export class PhaseRun implements ActionRunContext {
   readonly endpoint: PolicyEndpoint;
   readonly host: RequestPhaseHost<unknown> | undefined;
   readonly response: PolicyResponse | undefined;
+  readonly outbound: OutboundHost | undefined;
   readonly ctx: EvalContext;
   readonly trace: PhaseTrace | undefined;
 
@@ -78,12 +79,14 @@ export class PhaseRun implements ActionRunContext {
     host: RequestPhaseHost<unknown> | undefined,
     response: PolicyResponse | undefined,
     trace: PhaseTrace | undefined,
+    outbound?: OutboundHost,
   ) {
     this.phase = phase;
     this.exchange = x;
     this.endpoint = endpoint;
     this.host = host;
     this.response = response;
+    this.outbound = outbound ?? (host?.httpRequest !== undefined ? (host as OutboundHost) : undefined);
     this.trace = trace;
     this.ctx = new EvalContext(x, endpoint, response);
   }
@@ -93,6 +96,14 @@ export class PhaseRun implements ActionRunContext {
   }
   evalValue(t: Template): unknown {
     return t.evalValue(this.ctx);
+  }
+  evalRetryCondition(e: CompiledExpression, scope: RetryScope): unknown {
+    this.ctx.retryScope = scope;
+    try {
+      return e.evaluate(this.ctx);
+    } finally {
+      this.ctx.retryScope = undefined;
+    }
   }
   setResult(name: string, value: Record<string, unknown>): void {
     this.ctx.setResult(name, value);

@@ -3,8 +3,10 @@
  * the golden policy tests. A fake host answers forward-internal (success, or failure for targets
  * listed as offline) and a fake upstream answers with a fixed status; the request phase, then the
  * response phase, run exactly as on the edge, with a trace of matched rules and actions.
+ * http-request calls get the answer `httpResponses` scripts for their URL (default: 200, no
+ * body); response-body-find-replace rewrites the scripted upstream body as the edge would.
  */
-import { ERRORS } from '../core/errors.js';
+import { ERRORS, type ErrorCode } from '../core/errors.js';
 import { PolicyImpl } from './compiled-policy.js';
 import type { CompiledAction, CompiledRule, PhaseTrace } from './run-phase.js';
 import type {
@@ -14,6 +16,8 @@ import type {
   EndpointType,
   Exchange,
   HeaderMap,
+  OutboundHost,
+  OutboundResult,
   PolicyEndpoint,
   PolicyResponse,
   Protocol,
@@ -127,11 +131,20 @@ export interface SimulationOptions {
   endpoint?: PolicyEndpoint;
   /** forward-internal targets that fail (URL or host), as if no endpoint were online there. */
   offline?: readonly string[];
-  /** What the upstream (or forward-internal target) answers; default 200 with no headers. */
-  upstream?: { status: number; headers?: HeaderMap };
+  /** What the upstream (or forward-internal target) answers; default 200 with no headers and no body. */
+  upstream?: { status: number; headers?: HeaderMap; body?: string };
+  /**
+   * Answers for http-request, by URL: the exact URL, else the URL without its query, else the
+   * origin. A status answer (default 200, no headers, empty body), or `{error: code, message?}`
+   * for a request that got none. URLs not listed answer 200 with an empty body.
+   */
+  httpResponses?: Record<string, SimulatedHttpAnswer>;
   clientIp?: string;
   region?: string;
 }
+
+/** A scripted http-request answer (see SimulationOptions.httpResponses). */
+export type SimulatedHttpAnswer = { status?: number; headers?: HeaderMap; body?: string } | { error: ErrorCode; message?: string };
 
 /** A phase outcome as plain JSON. */
 export type OutcomeJson =
@@ -160,6 +173,8 @@ export interface SimulationResult {
   upstream_request?: { method: string; url: string; headers: HeaderMap };
   /** Entries of the `log` action, when any ran. */
   logs?: Exchange['logs'];
+  /** Requests the http-request action sent (both phases, every attempt), when any. */
+  http_requests?: Array<{ method: string; url: string; headers: HeaderMap; body?: string }>;
   /**
    * The request body as forwarded (UTF-8), present when the request had one and the policy read
    * it (requestBodyLimit > 0).
@@ -191,7 +206,9 @@ export async function simulateRequest(policy: CompiledPolicy, spec: RequestSpec,
     x.req.body = body;
   }
   const offline = new Set((opts.offline ?? []).map((s) => s.toLowerCase()));
-  const host: RequestPhaseHost<FakeUpstreamResponse> = {
+  const sent: NonNullable<SimulationResult['http_requests']> = [];
+  SENT.set(x, sent);
+  const host: RequestPhaseHost<FakeUpstreamResponse> & OutboundHost = {
     forwardInternal(_x, o) {
       let targetHost = '';
       try {
@@ -203,6 +220,10 @@ export async function simulateRequest(policy: CompiledPolicy, spec: RequestSpec,
         return Promise.resolve({ ok: false, code: 'MG_FORWARD_TARGET_OFFLINE', message: `no endpoint is online for ${o.url}` });
       }
       return Promise.resolve({ ok: true, response: { url: o.url } });
+    },
+    httpRequest: (_x, r) => {
+      sent.push(r.body === undefined ? { method: r.method, url: r.url, headers: r.headers } : { method: r.method, url: r.url, headers: r.headers, body: r.body });
+      return Promise.resolve(simulatedAnswer(opts.httpResponses, r.url, r.maxBodyBytes));
     },
   };
 
@@ -228,10 +249,22 @@ export async function simulateRequest(policy: CompiledPolicy, spec: RequestSpec,
       break;
     default:
       res = { status: opts.upstream?.status ?? 200, headers: { ...(opts.upstream?.headers ?? {}) } };
+      if (opts.upstream?.body !== undefined) res.body = opts.upstream.body;
   }
 
   const resTrace = new TraceRecorder();
-  const after = await runResponseTraced(policy, x, endpoint, res, resTrace);
+  const after = await runResponseTraced(policy, x, endpoint, res, resTrace, host);
+  if (after.kind === 'pass' && res.rewrite !== undefined && res.body !== undefined) {
+    // what the edge does after the phase (the simulated body is never encoded)
+    const before = Buffer.from(res.body, 'utf8');
+    if (before.length > res.rewrite.limit) {
+      const code = 'MG_RESPONSE_BODY_TOO_LARGE';
+      return { on_http_request: request, on_http_response: { ...resTrace.report(), outcome: responseOutcomeJson(after) }, ...extra, ...withLogs(x), final: { status: ERRORS[code].http, headers: {}, error: code } };
+    }
+    const out = res.rewrite.apply(before);
+    res.body = out.toString('utf8');
+    if (res.encode === undefined) res.headers['content-length'] = [String(out.length)];
+  }
   const response: PhaseReport = { ...resTrace.report(), outcome: responseOutcomeJson(after) };
   let final: SimulationResult['final'];
   if (after.kind === 'close') final = { close: true };
@@ -241,9 +274,15 @@ export async function simulateRequest(policy: CompiledPolicy, spec: RequestSpec,
   return { on_http_request: request, on_http_response: response, ...extra, ...withLogs(x), final };
 }
 
-function withLogs(x: Exchange): Pick<SimulationResult, 'logs'> {
-  return x.logs !== undefined && x.logs.length > 0 ? { logs: x.logs } : {};
+function withLogs(x: Exchange): Pick<SimulationResult, 'logs' | 'http_requests'> {
+  const sent = SENT.get(x);
+  const out: Pick<SimulationResult, 'logs' | 'http_requests'> = x.logs !== undefined && x.logs.length > 0 ? { logs: x.logs } : {};
+  if (sent !== undefined && sent.length > 0) out.http_requests = sent;
+  return out;
 }
+
+/** http-request calls recorded per simulated exchange (read by withLogs). */
+const SENT = new WeakMap<Exchange, NonNullable<SimulationResult['http_requests']>>();
 
 function exchangeFor(spec: RequestSpec, opts: SimulationOptions): Exchange {
   const u = new URL(spec.url);
@@ -272,8 +311,24 @@ function runRequestTraced<R>(p: CompiledPolicy, x: Exchange, e: PolicyEndpoint, 
   return p instanceof PolicyImpl ? p.traceRequest(x, e, host, t) : p.runRequest(x, e, host);
 }
 
-function runResponseTraced(p: CompiledPolicy, x: Exchange, e: PolicyEndpoint, res: PolicyResponse, t: PhaseTrace): Promise<ResponseOutcome> {
-  return p instanceof PolicyImpl ? p.traceResponse(x, e, res, t) : p.runResponse(x, e, res);
+function runResponseTraced(p: CompiledPolicy, x: Exchange, e: PolicyEndpoint, res: PolicyResponse, t: PhaseTrace, host: OutboundHost): Promise<ResponseOutcome> {
+  return p instanceof PolicyImpl ? p.traceResponse(x, e, res, t, host) : p.runResponse(x, e, res, host);
+}
+
+/** The scripted answer for an http-request URL (exact, without query, origin), default 200. */
+function simulatedAnswer(answers: Record<string, SimulatedHttpAnswer> | undefined, url: string, maxBodyBytes: number): OutboundResult {
+  let a: SimulatedHttpAnswer | undefined;
+  if (answers !== undefined) {
+    const u = new URL(url);
+    a = answers[url] ?? answers[`${u.origin}${u.pathname}`] ?? answers[u.origin] ?? answers[`${u.origin}/`];
+  }
+  if (a === undefined) return { ok: true, status: 200, headers: {}, body: Buffer.alloc(0) };
+  if ('error' in a) return { ok: false, code: a.error, message: a.message ?? `simulated ${a.error}` };
+  const body = Buffer.from(a.body ?? '', 'utf8');
+  const headers: HeaderMap = {};
+  for (const [k, v] of Object.entries(a.headers ?? {})) headers[k.toLowerCase()] = [...v];
+  if (body.length > maxBodyBytes) return { ok: false, code: 'MG_HTTP_REQUEST_BODY_TOO_LARGE', message: `${url} answered more than ${maxBodyBytes} bytes`, status: a.status ?? 200, headers };
+  return { ok: true, status: a.status ?? 200, headers, body };
 }
 
 class TraceRecorder implements PhaseTrace {

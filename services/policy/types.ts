@@ -46,6 +46,48 @@ export interface PolicyConn {
   /** Region label of the edge node that received the connection (`conn.server_region`). */
   serverRegion: string;
   startedAt: Date;
+  /**
+   * TLS facts (`conn.tls.*`), tcp/tls endpoints only: the SNI from the ClientHello of a tls://
+   * connection, the rest once terminate-tls completed the handshake. Absent → all empty.
+   */
+  tls?: PolicyTls;
+}
+
+/** `conn.tls.*`: '' (or empty lists) for whatever is not known. */
+export interface PolicyTls {
+  /** `TLS 1.2` or `TLS 1.3`. */
+  version: string;
+  /** IANA name, e.g. `TLS_AES_128_GCM_SHA256`. */
+  cipherSuite: string;
+  /** Server name the client asked for (lower-case). */
+  sni: string;
+  /** The client's certificate (mutual TLS), when it sent one. */
+  client?: PolicyCertificate;
+  /** The certificate the edge presented. */
+  server?: PolicyCertificate;
+}
+
+/** A certificate as `conn.tls.client.*` / `conn.tls.server.*` show it. */
+export interface PolicyCertificate {
+  pem: string;
+  subject: PolicyCertificateName;
+  issuer: PolicyCertificateName;
+  san: { dnsNames: string[]; emailAddresses: string[]; ipAddresses: string[]; uris: string[] };
+  /** Upper-case hex. */
+  serialNumber: string;
+  /** RFC 3339. */
+  notBefore: string;
+  notAfter: string;
+}
+
+/** A distinguished name; each field the first value of its attribute, '' when absent. */
+export interface PolicyCertificateName {
+  commonName: string;
+  organization: string;
+  organizationalUnit: string;
+  country: string;
+  province: string;
+  locality: string;
 }
 
 /** The endpoint whose policy runs (`endpoint.*` in CEL). */
@@ -65,10 +107,31 @@ export interface PolicyResponse {
   status: number;
   headers: HeaderMap;
   /**
-   * Set by compress-response: the edge streams the body through this encoder (it has already
-   * set content-encoding and vary, and removed content-length).
+   * Set by compress-response (and by response-body-find-replace to re-encode a body it decoded):
+   * the edge streams the body through this encoder (the action has already set content-encoding
+   * and vary, and removed content-length).
    */
   encode?: 'gzip' | 'deflate' | 'br';
+  /**
+   * Set by response-body-find-replace: the edge buffers the body (only for responses whose
+   * policy set this), undoes `decode`, applies `apply`, then `encode` (if any) — see BodyRewrite.
+   */
+  rewrite?: BodyRewrite;
+}
+
+/**
+ * A whole-body rewrite of the response, decided in on_http_response and carried out by the edge
+ * after the phase (bodies are never read inside the engine). The action has already removed
+ * `content-length` and, when it asks to `decode`, `content-encoding`; the edge sets the new
+ * `content-length` unless `encode` streams the result.
+ */
+export interface BodyRewrite {
+  /** Most body bytes the edge buffers (after decoding); a larger body is MG_RESPONSE_BODY_TOO_LARGE. */
+  limit: number;
+  /** Content-encodings of the upstream body, in the order they were applied, to undo first. */
+  decode: ReadonlyArray<'gzip' | 'deflate' | 'br'>;
+  /** The new body from the old one. Pure and synchronous; must not keep the buffer. */
+  apply(body: Buffer): Buffer;
 }
 
 /** Per-request state carried through every endpoint a request crosses. */
@@ -84,6 +147,12 @@ export interface Exchange {
    * request's event/access log.
    */
   logs?: PolicyLogEntry[];
+  /**
+   * Headers a request-phase action adds to whatever response finally reaches the client (from the
+   * upstream, a policy or a gateway error), e.g. the refreshed session cookie of openid-connect /
+   * oauth. Created by the action when absent; the edge appends them after on_http_response.
+   */
+  responseHeaders?: HeaderMap;
 }
 
 /** One `log` action run: its metadata, evaluated (JSON-safe). */
@@ -111,9 +180,88 @@ export type ForwardResult<R> =
  * What a running policy asks of the gateway. Implemented by the edge.
  * Must not throw: failures come back as `{ok: false}`.
  */
-export interface RequestPhaseHost<R> {
+export interface RequestPhaseHost<R> extends Partial<OutboundHost> {
   forwardInternal(x: Exchange, opts: ForwardInternalOptions): Promise<ForwardResult<R>>;
+  /**
+   * 32-byte key sealing the session cookies of openid-connect / oauth; the same on every edge of a
+   * cluster (derived from cluster_secret). Absent → a random per-process key.
+   */
+  readonly sessionKey?: Buffer;
 }
+
+/** One HTTP request of the http-request action, already interpolated (one hop: no redirects). */
+export interface OutboundRequest {
+  method: string;
+  /** Absolute http(s) URL with its query; `.internal` hosts are routed by the gateway itself. */
+  url: string;
+  /** Lower-case names. */
+  headers: HeaderMap;
+  /** UTF-8 body; undefined for none. */
+  body?: string;
+  /** Time left (ms): after it the host gives up with MG_HTTP_REQUEST_TIMEOUT (at once when <= 0). */
+  timeoutMs: number;
+  /** Most response body bytes to read; a longer body is MG_HTTP_REQUEST_BODY_TOO_LARGE. */
+  maxBodyBytes: number;
+}
+
+/** What the host answers for an OutboundRequest. Never thrown. */
+export type OutboundResult =
+  | { ok: true; status: number; headers: HeaderMap; body: Buffer }
+  /** `status`/`headers` are set when a response head arrived (e.g. the body was too large). */
+  | { ok: false; code: ErrorCode; message: string; status?: number; headers?: HeaderMap };
+
+/**
+ * Side requests (http-request), available in on_http_request and on_http_response. Implemented by
+ * the edge; hosts without it (some tests) make the action fail with MG_HTTP_REQUEST_FAILED.
+ * Called once per attempt and redirect; must not throw, and must settle within `timeoutMs`.
+ */
+export interface OutboundHost {
+  httpRequest(x: Exchange, req: OutboundRequest): Promise<OutboundResult>;
+}
+
+/** What terminate-tls asks the gateway for: the handshake with the client, as the server. */
+export interface TerminateTlsOptions {
+  minVersion: 'TLSv1.2' | 'TLSv1.3';
+  maxVersion: 'TLSv1.2' | 'TLSv1.3';
+  /** PEM certificate chain and key to present; both '' = the edge's own certificate. */
+  cert: string;
+  key: string;
+  /** PEM CA certificates client certificates are verified against; empty = none. */
+  clientCas: readonly string[];
+  /** Client certificates: not asked for (`none`), asked for, required, or required and verified. */
+  clientAuth: 'none' | 'request' | 'require-any' | 'require-and-verify';
+}
+
+/** The handshake's result; on failure the connection is already closed (TLS alert sent). */
+export type TerminateTlsResult = { ok: true; tls: PolicyTls } | { ok: false; code: ErrorCode; message: string };
+
+/** The connection as on_tcp_connect sees it: no request, only `conn.*`. */
+export interface ConnectionExchange {
+  readonly id: string;
+  readonly conn: PolicyConn;
+  /** forward-internal hops taken so far. */
+  depth: number;
+  logs?: PolicyLogEntry[];
+}
+
+/**
+ * What on_tcp_connect asks of the gateway (tcp/tls endpoints). Implemented by the edge per
+ * connection; must not throw. `forwardInternal` hands the connection to an internal tcp/tls
+ * endpoint (its own on_tcp_connect runs too); `terminateTls` completes the TLS handshake and sets
+ * `x.conn.tls`, so later rules see `conn.tls.*`. The `x` they get is the ConnectionExchange.
+ */
+export interface ConnectPhaseHost<R> extends RequestPhaseHost<R> {
+  terminateTls(x: Exchange, opts: TerminateTlsOptions): Promise<TerminateTlsResult>;
+}
+
+/** How on_tcp_connect ended. The gateway closes the connection on `close` and logs the code. */
+export type ConnectOutcome<R> =
+  /** No terminating action ran: an agent endpoint connects to its upstream. */
+  | { kind: 'pass' }
+  /** forward-internal took the connection; `response` is whatever the host returned. */
+  | { kind: 'forwarded'; response: R }
+  /** deny, close-connection, restrict-ips, a failed handshake or forward, a runtime error. */
+  | { kind: 'close'; code: ErrorCode; message: string };
 
 /** A response the policy itself made (custom-response, deny). */
 export interface SyntheticResponse {
@@ -163,7 +311,13 @@ export interface CompiledPolicy {
    */
   readonly requestBodyLimit: number;
   runRequest<R>(x: Exchange, endpoint: PolicyEndpoint, host: RequestPhaseHost<R>): Promise<RequestOutcome<R>>;
-  runResponse(x: Exchange, endpoint: PolicyEndpoint, res: PolicyResponse): Promise<ResponseOutcome>;
+  /**
+   * on_tcp_connect of a tcp/tls endpoint, once per connection (before any byte is forwarded).
+   * Resolves `{kind: 'pass'}` at once when the phase is empty (agent endpoints).
+   */
+  runConnect<R>(x: ConnectionExchange, endpoint: PolicyEndpoint, host: ConnectPhaseHost<R>): Promise<ConnectOutcome<R>>;
+  /** `host` serves http-request side calls in this phase (optional: without it they fail). */
+  runResponse(x: Exchange, endpoint: PolicyEndpoint, res: PolicyResponse, host?: OutboundHost): Promise<ResponseOutcome>;
 }
 
 export type CompileResult = { ok: true; policy: CompiledPolicy } | { ok: false; issues: Issue[] };

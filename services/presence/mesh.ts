@@ -90,6 +90,30 @@ export class GrpcMesh implements PresenceChannel {
     return this.address;
   }
 
+  /**
+   * Adds another peer-to-peer service (config replication) to the mesh's gRPC server. Call
+   * before `listen`. Its handlers authenticate callers with `authenticate`.
+   */
+  addService(service: grpc.ServiceDefinition, impl: grpc.UntypedServiceImplementation): void {
+    this.server.addService(service, impl);
+  }
+
+  /** The calling node's id when the metadata carries the cluster secret and a node id; else undefined. */
+  authenticate(md: grpc.Metadata): string | undefined {
+    const auth = String(md.get('authorization')[0] ?? '');
+    const caller = String(md.get('meshgate-node')[0] ?? '');
+    const given = createHash('sha256').update(auth.startsWith('Bearer ') ? auth.slice(7) : '').digest();
+    return timingSafeEqual(given, this.secretHash) && caller ? caller : undefined;
+  }
+
+  /** Metadata that authenticates this node to its peers' services. */
+  callMetadata(): grpc.Metadata {
+    const md = new grpc.Metadata();
+    md.set('authorization', `Bearer ${this.opts.secret}`);
+    md.set('meshgate-node', this.local.self.nodeId);
+    return md;
+  }
+
   async start(sink: PresenceSink, local: LocalState): Promise<void> {
     this.sink = sink;
     this.local = local;
@@ -152,10 +176,7 @@ export class GrpcMesh implements PresenceChannel {
 
   private openCall(o: Outbound): void {
     if (this.stopped) return;
-    const md = new grpc.Metadata();
-    md.set('authorization', `Bearer ${this.opts.secret}`);
-    md.set('meshgate-node', this.local.self.nodeId);
-    const call = o.client.presence(md);
+    const call = o.client.presence(this.callMetadata());
     o.call = call;
     write(call, { msg: { $case: 'hello', value: this.local.self } });
     write(call, { msg: { $case: 'snapshot', value: this.local.snapshot() } });
@@ -191,11 +212,9 @@ export class GrpcMesh implements PresenceChannel {
   }
 
   private onInbound(call: grpc.ServerDuplexStream<PeerMessage, PeerMessage>): void {
-    const auth = String(call.metadata.get('authorization')[0] ?? '');
-    const caller = String(call.metadata.get('meshgate-node')[0] ?? '');
-    const given = createHash('sha256').update(auth.startsWith('Bearer ') ? auth.slice(7) : '').digest();
-    if (!timingSafeEqual(given, this.secretHash) || !caller) {
-      this.opts.log.warn('peer refused: bad or missing cluster secret', { peer: call.getPeer(), node: caller || undefined });
+    const caller = this.authenticate(call.metadata);
+    if (!caller) {
+      this.opts.log.warn('peer refused: bad or missing cluster secret', { peer: call.getPeer(), node: String(call.metadata.get('meshgate-node')[0] ?? '') || undefined });
       call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: 'bad or missing cluster secret (authorization: Bearer <cluster_secret>) or meshgate-node' });
       return;
     }

@@ -23,6 +23,13 @@ export const ENDPOINT_ID_HEADER = 'meshgate-endpoint-id';
 export const UPGRADE_HEADER = 'meshgate-upgrade';
 /** Response header with the upstream's real status for an upgrade (101 when it switched). */
 export const UPGRADE_STATUS_HEADER = 'meshgate-upgrade-status';
+/**
+ * Request header marking a raw L4 stream (`tcp` or `tls`, the endpoint's scheme) for a tcp:// or
+ * tls:// endpoint: the agent connects to its upstream, answers 200 once connected (or an error
+ * response naming the code), then both directions carry the connection's bytes; END_STREAM is a
+ * half-close, RST_STREAM an abort.
+ */
+export const L4_HEADER = 'meshgate-l4';
 
 /**
  * HTTP/2 settings for both ends of a tunnel: large windows so a single stream can move bulk

@@ -7,8 +7,10 @@
  *   close               → the connection is dropped without an answer
  *   pass (agent)        → 200 from the agent endpoint's own upstream
  * plus `final` status and headers when the expectation gives them. Cases that need what a live
- * edge cannot fake here (another client IP or region, a scripted upstream status) are skipped
- * and counted.
+ * edge cannot fake here (another client IP or region, scripted http-request answers) are
+ * skipped and counted. A scripted upstream body is sent by the demo upstream (x-demo-body);
+ * http-request calls to `.internal` URLs in the policy reach demo upstreams like forward-internal
+ * targets (answering 200).
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -30,13 +32,14 @@ interface Outcome {
 interface Case {
   request: string;
   offline?: string[];
-  upstream?: { status: number; headers?: Record<string, string[]> };
+  upstream?: { status: number; headers?: Record<string, string[]>; body?: string };
+  httpResponses?: Record<string, unknown>;
   clientIp?: string;
   region?: string;
   expect: {
     on_http_request?: { outcome?: Outcome };
     on_http_response?: { outcome?: Outcome };
-    final?: { status?: number; headers?: Record<string, string[] | null> };
+    final?: { status?: number; headers?: Record<string, string[] | null>; body?: string };
     upstream_request?: { url?: string };
   };
 }
@@ -64,6 +67,7 @@ function targetHost(url: string): string {
 /** Why a case cannot run live here, or null. */
 function skipReason(c: Case): string | null {
   if (c.upstream?.headers?.['content-length']) return 'scripts a content-length that does not match the body';
+  if (c.httpResponses) return 'scripts http-request answers';
   if (c.clientIp && c.clientIp !== '127.0.0.1') return `needs client IP ${c.clientIp}`;
   if (c.region && c.region !== 'eu') return `needs region ${c.region}`;
   const kind = c.expect.on_http_request?.outcome?.kind;
@@ -88,6 +92,8 @@ describe('golden policies, live: real edge + agents + upstreams', function () {
     const policy = readFileSync(join(GOLDEN_DIR, file), 'utf8');
     const epType = golden.endpoint?.type ?? 'cloud';
     const epUrl = golden.endpoint?.url ?? 'https://api.example.com';
+    // tcp/tls goldens describe connections, not requests; test/e2e/l4-endpoints runs them live.
+    if (/^(tcp|tls):/.test(epUrl)) continue;
 
     // Cases with the same offline targets share one edge and its agents.
     const groups = new Map<string, Case[]>();
@@ -154,6 +160,7 @@ describe('golden policies, live: real edge + agents + upstreams', function () {
               headers['x-demo-status'] = String(c.upstream.status);
               const scripted = Object.entries(c.upstream.headers ?? {}).flatMap(([k, vs]) => vs.map((v) => `${k}: ${v}`));
               if (scripted.length) headers['x-demo-header'] = scripted;
+              if (c.upstream.body !== undefined) headers['x-demo-body'] = c.upstream.body;
             }
             const addr = u.protocol === 'https:' ? edge.https! : edge.http;
             const outcome = c.expect.on_http_request!.outcome!;
@@ -184,6 +191,8 @@ describe('golden policies, live: real edge + agents + upstreams', function () {
             } else if (outcome.kind === 'pass') {
               assert.equal(r.status, finalStatus ?? c.upstream?.status ?? 200, r.text);
               assert.equal(r.headers['x-replica'], 'self');
+              // a scripted upstream body, as on_http_response left it (response-body-find-replace)
+              if (c.upstream?.body !== undefined && c.expect.final?.body !== undefined) assert.equal(r.text, c.expect.final.body);
             } else if (outcome.kind === 'respond') {
               assert.equal(r.status, finalStatus ?? outcome.status ?? 200, r.text);
               if (outcome.body !== undefined) assert.equal(r.text, outcome.body);

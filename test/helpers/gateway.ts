@@ -11,6 +11,8 @@ export interface EdgeHandle {
   http: string;
   https?: string;
   tunnel: string;
+  /** `listen.admin` (the gRPC admin API), when the YAML sets it. */
+  admin?: string;
   dir: string;
 }
 
@@ -19,7 +21,7 @@ export async function startEdge(yaml: string, extraFiles: Record<string, string>
   const dir = tempFiles({ 'edge.yaml': yaml, ...extraFiles });
   const proc = meshgate(name, ['edge', '--config', join(dir, 'edge.yaml')]);
   const ready = await proc.ready(20_000);
-  return { proc, http: ready.listeners.http, https: ready.listeners.https, tunnel: ready.listeners.tunnel, dir };
+  return { proc, http: ready.listeners.http, https: ready.listeners.https, tunnel: ready.listeners.tunnel, admin: ready.listeners.admin, dir };
 }
 
 export async function startUpstream(name: string): Promise<{ proc: Proc; port: number }> {

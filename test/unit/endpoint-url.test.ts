@@ -24,7 +24,7 @@ describe('endpoint URLs', () => {
   it('rejects paths, bad schemes, bad wildcards, bad ports and single-label hosts, naming the field', () => {
     rejects('https://foo.internal/x', /no path/);
     rejects('ftp://foo.internal', /unknown scheme 'ftp'/);
-    rejects('tcp://db.internal:5432', /not supported yet/);
+    rejects('tcp://db.internal', /tcp endpoints need a port/);
     rejects('https://a.*.example.com', /first label/);
     rejects('https://*-a.example.com', /first label/);
     rejects('https://foo.internal:70000', /out of range/);

@@ -18,7 +18,9 @@ import {
   compilePolicy,
   endpointFromUrl,
   parseRequestSpec,
+  simulateConnect,
   simulateRequest,
+  type ConnectSimulationOptions,
   type EndpointType,
   type SimulationOptions,
 } from '../../services/policy/index.js';
@@ -27,9 +29,14 @@ import {
 const GOLDEN_DIR = fileURLToPath(new URL('../../../test/golden/', import.meta.url));
 
 interface GoldenCase {
+  /** An HTTP request (simulateRequest), or `connect` instead: a tcp:// / tls:// connection (simulateConnect). */
   request: string;
+  connect?: string;
+  clientCert?: ConnectSimulationOptions['clientCert'];
   offline?: string[];
-  upstream?: { status: number; headers?: Record<string, string[]> };
+  upstream?: { status: number; headers?: Record<string, string[]>; body?: string };
+  /** Scripted http-request answers by URL (see SimulationOptions.httpResponses). */
+  httpResponses?: SimulationOptions['httpResponses'];
   clientIp?: string;
   region?: string;
   expect: unknown;
@@ -103,13 +110,17 @@ describe('golden Traffic Policies (test/golden)', () => {
       });
 
       (golden.cases ?? []).forEach((c, i) => {
-        it(`case ${i}: ${c.request}${c.offline ? ` (offline: ${c.offline.join(', ')})` : ''}`, async () => {
+        it(`case ${i}: ${c.connect ?? c.request}${c.offline ? ` (offline: ${c.offline.join(', ')})` : ''}`, async () => {
           assert.ok(result.ok, 'the policy did not compile');
           if (!result.ok) return;
+          if (c.connect !== undefined) {
+            const got = await simulateConnect(result.policy, c.connect, { endpoint, offline: c.offline, clientIp: c.clientIp, region: c.region, clientCert: c.clientCert });
+            return assertSubset(got, c.expect, 'result');
+          }
           const spec = parseRequestSpec(c.request);
           assert.ok(spec.ok, spec.ok ? '' : spec.message);
           if (!spec.ok) return;
-          const opts: SimulationOptions = { endpoint, offline: c.offline, upstream: c.upstream, clientIp: c.clientIp, region: c.region };
+          const opts: SimulationOptions = { endpoint, offline: c.offline, upstream: c.upstream, clientIp: c.clientIp, region: c.region, httpResponses: c.httpResponses };
           const got = await simulateRequest(result.policy, spec.spec, opts);
           assertSubset(got, c.expect, 'result');
         });

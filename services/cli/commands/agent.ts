@@ -4,12 +4,15 @@ import { rootLogger } from '../../core/log.js';
 import { checkEdgeAddr, checkEndpointUrl, loadAgentConfig, type AgentEndpointSpec } from '../../agent/agent-config.js';
 import { Agent } from '../../agent/session.js';
 import { parseUpstream } from '../../agent/upstream.js';
+import { parseTcpUpstream } from '../../agent/tcp-upstream.js';
 import { parseFlags, stringFlag, type Parsed } from '../flags.js';
 import { untilSignal } from '../signals.js';
 
 const USAGE_HTTP = 'meshgate agent http <port|host:port|url> --url URL [--pooling-enabled] [--traffic-policy-file F] [--binding public|internal] [--upstream-tls-verify] [--description D] [--metadata M] --edge HOST:PORT --authtoken TOKEN';
+const USAGE_TCP = 'meshgate agent tcp <port|host:port> --url tcp://HOST:PORT [--pooling-enabled] [--traffic-policy-file F] [--binding public|internal] [--description D] [--metadata M] --edge HOST:PORT --authtoken TOKEN';
+const USAGE_TLS = 'meshgate agent tls <port|host:port> --url tls://HOST [--pooling-enabled] [--traffic-policy-file F] [--binding public|internal] [--description D] [--metadata M] --edge HOST:PORT --authtoken TOKEN';
 const USAGE_START = 'meshgate agent start --config agent.yml [--edge HOST:PORT] [--authtoken TOKEN]';
-const USAGE = `usage:\n  ${USAGE_HTTP}\n  ${USAGE_START}\n\n--edge and --authtoken may also come from MESHGATE_EDGE and MESHGATE_AUTHTOKEN.`;
+const USAGE = `usage:\n  ${USAGE_HTTP}\n  ${USAGE_TCP}\n  ${USAGE_TLS}\n  ${USAGE_START}\n\n--edge and --authtoken may also come from MESHGATE_EDGE and MESHGATE_AUTHTOKEN.`;
 
 const COMMON = {
   edge: { type: 'string' },
@@ -28,7 +31,8 @@ export async function run(argv: string[]): Promise<number> {
   let p: Parsed;
   let fileEdge: string | undefined;
   let fileToken: string | undefined;
-  if (sub === 'http') {
+  if (sub === 'http' || sub === 'tcp' || sub === 'tls') {
+    const usage = sub === 'http' ? USAGE_HTTP : sub === 'tcp' ? USAGE_TCP : USAGE_TLS;
     p = parseFlags(
       argv.slice(1),
       {
@@ -37,25 +41,33 @@ export async function run(argv: string[]): Promise<number> {
         'pooling-enabled': { type: 'boolean' },
         'traffic-policy-file': { type: 'string' },
         binding: { type: 'string' },
-        'upstream-tls-verify': { type: 'boolean' },
+        ...(sub === 'http' ? { 'upstream-tls-verify': { type: 'boolean' } } : {}),
         description: { type: 'string' },
         metadata: { type: 'string' },
         name: { type: 'string' },
       },
-      USAGE_HTTP,
+      usage,
     );
     if (p.values.help) {
-      process.stdout.write(`usage: ${USAGE_HTTP}\n`);
+      process.stdout.write(`usage: ${usage}\n`);
       return 0;
     }
     if (p.positionals.length !== 1) {
-      throw new MeshgateError('MG_FLAG_INVALID', { field: 'upstream', detail: `expected exactly one upstream (a port, host:port or URL), got ${p.positionals.length}\nusage: ${USAGE_HTTP}` });
+      throw new MeshgateError('MG_FLAG_INVALID', { field: 'upstream', detail: `expected exactly one upstream (a port, host:port${sub === 'http' ? ' or URL' : ''}), got ${p.positionals.length}\nusage: ${usage}` });
     }
-    const url = stringFlag(p, 'url');
-    if (!url) throw new MeshgateError('MG_FLAG_INVALID', { field: '--url', detail: 'is required (random URLs are not supported yet), e.g. --url https://foo.internal' });
+    const given = stringFlag(p, 'url');
+    const example = sub === 'http' ? 'https://foo.internal' : sub === 'tcp' ? 'tcp://db.example.com:20001' : 'tls://db.example.com';
+    if (!given) throw new MeshgateError('MG_FLAG_INVALID', { field: '--url', detail: `is required (random URLs are not supported yet), e.g. --url ${example}` });
+    // `agent tcp --url db.example.com:20001` means tcp://db.example.com:20001
+    const url = sub !== 'http' && !given.includes('://') ? `${sub}://${given}` : given;
+    const scheme = /^([a-z]+):\/\//i.exec(url)?.[1]?.toLowerCase() ?? 'https';
+    if ((sub === 'http') !== (scheme === 'http' || scheme === 'https') || (sub !== 'http' && scheme !== sub)) {
+      const cmd = scheme === 'http' || scheme === 'https' ? 'http' : scheme;
+      throw new MeshgateError('MG_FLAG_INVALID', { field: '--url', detail: `'${given}' is a ${scheme}:// URL; 'meshgate agent ${sub}' needs a ${sub === 'http' ? 'http:// or https://' : `${sub}://`} URL, e.g. ${example}${['http', 'tcp', 'tls'].includes(cmd) ? ` (or use 'meshgate agent ${cmd}')` : ''}` });
+    }
     const binding = stringFlag(p, 'binding') ?? '';
     checkEndpointUrl(url, '--url', binding);
-    const upstream = parseUpstream(p.positionals[0], 'upstream', p.values['upstream-tls-verify'] === true);
+    const upstream = sub === 'http' ? parseUpstream(p.positionals[0], 'upstream', p.values['upstream-tls-verify'] === true) : parseTcpUpstream(p.positionals[0], 'upstream');
     let trafficPolicy = '';
     const tpf = stringFlag(p, 'traffic-policy-file');
     if (tpf) {
@@ -87,8 +99,6 @@ export async function run(argv: string[]): Promise<number> {
     specs = cfg.endpoints;
     fileEdge = cfg.edge;
     fileToken = cfg.authtoken;
-  } else if (sub === 'tcp' || sub === 'tls') {
-    throw new MeshgateError('MG_FLAG_INVALID', { field: sub, detail: `${sub} endpoints are not supported yet; use 'meshgate agent http'` });
   } else {
     throw new MeshgateError('MG_FLAG_INVALID', { field: sub, detail: `unknown agent command '${sub}'\n${USAGE}` });
   }

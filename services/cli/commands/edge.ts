@@ -3,7 +3,7 @@ import { EdgeNode } from '../../edge/edge-node.js';
 import { parseFlags, requiredFlag, stringFlag } from '../flags.js';
 import { untilSignal } from '../signals.js';
 
-const USAGE = 'meshgate edge --config edge.yaml [--region R] [--node-id ID] [--listen-http ADDR] [--listen-https ADDR] [--listen-tunnel ADDR] [--tls-cert F --tls-key F]';
+const USAGE = 'meshgate edge --config edge.yaml [--region R] [--node-id ID] [--listen-http ADDR] [--listen-https ADDR] [--listen-tunnel ADDR] [--listen-tls ADDR] [--tcp-ports 20000-20100] [--tls-cert F --tls-key F]';
 
 /** `meshgate edge`: runs one edge node until SIGINT/SIGTERM, then drains. */
 export async function run(argv: string[]): Promise<number> {
@@ -16,6 +16,8 @@ export async function run(argv: string[]): Promise<number> {
       'listen-http': { type: 'string' },
       'listen-https': { type: 'string' },
       'listen-tunnel': { type: 'string' },
+      'listen-tls': { type: 'string' },
+      'tcp-ports': { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -32,6 +34,8 @@ export async function run(argv: string[]): Promise<number> {
     listenHttp: stringFlag(p, 'listen-http'),
     listenHttps: stringFlag(p, 'listen-https'),
     listenTunnel: stringFlag(p, 'listen-tunnel'),
+    listenTls: stringFlag(p, 'listen-tls'),
+    tcpPorts: stringFlag(p, 'tcp-ports'),
     tlsCert: stringFlag(p, 'tls-cert'),
     tlsKey: stringFlag(p, 'tls-key'),
   });

@@ -13,6 +13,7 @@ import {
   compilePolicy,
   endpointFromUrl,
   parseRequestSpec,
+  simulateConnect,
   simulateRequest,
   type CompiledPolicy,
   type EndpointType,
@@ -23,7 +24,7 @@ import { parseFlags, stringFlag, type FlagSpec } from '../flags.js';
 const VALIDATE_USAGE = 'meshgate policy validate [--endpoint-type agent|cloud] [--url URL] FILE...';
 const TEST_USAGE =
   "meshgate policy test FILE --request 'GET https://api.example.com/foo -H x-api:foo' [--request ...] " +
-  '[--endpoint-type agent|cloud] [--url URL] [--offline URL|HOST]... [--status N]';
+  "[--connect tls://db.example.com [--client-ip IP] [--client-cert-cn CN]]... [--endpoint-type agent|cloud] [--url URL] [--offline URL|HOST]... [--status N]";
 const USAGE = `usage:\n  ${VALIDATE_USAGE}\n  ${TEST_USAGE}\n\nFILE may be - for stdin. Without --url the policy is checked as a cloud endpoint's on https://policy.example.com.`;
 
 const COMMON: FlagSpec = {
@@ -76,6 +77,9 @@ async function test(argv: string[]): Promise<number> {
   const spec: FlagSpec = {
     ...COMMON,
     request: { type: 'string', multiple: true },
+    connect: { type: 'string', multiple: true },
+    'client-ip': { type: 'string' },
+    'client-cert-cn': { type: 'string' },
     offline: { type: 'string', multiple: true },
     status: { type: 'string' },
   };
@@ -86,7 +90,13 @@ async function test(argv: string[]): Promise<number> {
   }
   if (p.positionals.length !== 1) throw new MeshgateError('MG_FLAG_INVALID', { detail: `give exactly one policy file\nusage: ${TEST_USAGE}` });
   const requests = (p.values.request as string[] | undefined) ?? [];
-  if (requests.length === 0) throw new MeshgateError('MG_FLAG_INVALID', { field: '--request', detail: `is required\nusage: ${TEST_USAGE}` });
+  const connects = (p.values.connect as string[] | undefined) ?? [];
+  if (requests.length === 0 && connects.length === 0) throw new MeshgateError('MG_FLAG_INVALID', { field: '--request', detail: `is required (or --connect tcp://... / tls://...)\nusage: ${TEST_USAGE}` });
+  for (const c of connects) {
+    if (!/^(tcp|tls):\/\/[^/]+$/i.test(c)) throw new MeshgateError('MG_FLAG_INVALID', { field: '--connect', detail: `'${c}' is not a tcp://host:port or tls://host URL` });
+  }
+  // a connection-only run checks the policy as the connected endpoint's, unless --url says otherwise
+  if (requests.length === 0 && p.values.url === undefined) p.values.url = connects[0];
   const specs = requests.map((text) => {
     const r = parseRequestSpec(text);
     if (!r.ok) throw new MeshgateError('MG_FLAG_INVALID', { field: '--request', detail: r.message });
@@ -117,6 +127,16 @@ async function test(argv: string[]): Promise<number> {
       upstream: { status },
     });
     process.stdout.write(JSON.stringify({ request: `${s.method} ${s.url}`, ...result }, null, 2) + '\n');
+  }
+  const cn = stringFlag(p, 'client-cert-cn');
+  for (const c of connects) {
+    const result = await simulateConnect(r.policy, c, {
+      endpoint: explicit || requests.length === 0 ? endpoint : endpointFromUrl(c, endpoint.type),
+      offline: (p.values.offline as string[] | undefined) ?? [],
+      clientIp: stringFlag(p, 'client-ip'),
+      clientCert: cn === undefined ? undefined : { common_name: cn },
+    });
+    process.stdout.write(JSON.stringify({ connect: c, ...result }, null, 2) + '\n');
   }
   return 0;
 }

@@ -25,6 +25,7 @@ export class EndpointRegistry {
   private readonly byId = new Map<string, Endpoint>();
   private readonly publicPools = new Map<string, Pool>();
   private readonly internalPools = new Map<string, Map<string, Pool>>();
+  private readonly watchers: Array<(ep: Endpoint, change: 'add' | 'remove') => void> = [];
 
   /** Adds an endpoint; throws MG_POOL_CONFLICT or MG_POOL_SCHEME_MISMATCH without changing anything. */
   add(ep: Endpoint): void {
@@ -38,6 +39,15 @@ export class EndpointRegistry {
       pool.members = [...pool.members, ep];
     }
     this.byId.set(ep.id, ep);
+    for (const w of this.watchers) w(ep, 'add');
+  }
+
+  /**
+   * Calls `fn` after every add and remove (control plane only, never per request; the L4
+   * listeners map tcp ports to hosts with it). `fn` must not throw or change the registry.
+   */
+  watch(fn: (ep: Endpoint, change: 'add' | 'remove') => void): void {
+    this.watchers.push(fn);
   }
 
   /** The members `ep` could not pool with (empty when `add` would succeed). */
@@ -52,10 +62,41 @@ export class EndpointRegistry {
     }
   }
 
-  /** Throws the error `add` would throw, without adding. */
-  checkAdd(ep: Pick<Endpoint, 'account' | 'url' | 'poolingEnabled'>): void {
-    const pool = this.table(ep.url.binding, ep.account, false)?.get(poolKey(ep.url));
+  /** Throws the error `add` would throw, without adding; `ignoreId` = a member to leave out (the endpoint being changed). */
+  checkAdd(ep: Pick<Endpoint, 'account' | 'url' | 'poolingEnabled'>, ignoreId?: string): void {
+    const pool = this.lookupKey(ep);
+    if (!pool) return;
+    const members = ignoreId === undefined ? pool.members : pool.members.filter((m) => m.id !== ignoreId);
+    if (members.length) checkJoin({ ...pool, members }, ep);
+  }
+
+  /** The pool with `ep`'s key in its namespace (public pools are shared by every account). */
+  private lookupKey(ep: Pick<Endpoint, 'account' | 'url'>): Pool | undefined {
+    return this.table(ep.url.binding, ep.account, false)?.get(poolKey(ep.url));
+  }
+
+  /**
+   * Adds `ep`, or swaps it in for the endpoint with the same id. On the same pool key the
+   * member is replaced in place in a new member list (requests that already picked the old one
+   * keep it); otherwise it leaves its old pool and joins the new one. Throws like `add` (and
+   * then nothing changed) when it cannot join.
+   */
+  replace(ep: Endpoint): void {
+    const old = this.byId.get(ep.id);
+    if (!old) return this.add(ep);
+    const table = this.table(ep.url.binding, ep.account, true)!;
+    const key = poolKey(ep.url);
+    const pool = table.get(key);
+    if (old.account === ep.account && old.url.binding === ep.url.binding && poolKey(old.url) === key && pool) {
+      const others = pool.members.filter((m) => m.id !== ep.id);
+      if (others.length) checkJoin({ ...pool, members: others }, ep);
+      pool.members = pool.members.map((m) => (m.id === ep.id ? ep : m));
+      this.byId.set(ep.id, ep);
+      return;
+    }
     if (pool) checkJoin(pool, ep);
+    this.remove(ep.id);
+    this.add(ep);
   }
 
   /** Removes an endpoint at once; no lookup returns it afterwards. Returns false if unknown. */
@@ -71,6 +112,7 @@ export class EndpointRegistry {
       if (members.length === 0) table!.delete(key);
       else pool.members = members;
     }
+    for (const w of this.watchers) w(ep, 'remove');
     return true;
   }
 
@@ -88,9 +130,8 @@ export class EndpointRegistry {
     return this.table(ep.url.binding, ep.account, false)?.get(poolKey(ep.url))?.members ?? [];
   }
 
-  /** The pool serving a public request for `host` (no port) on a listener of `scheme`: exact host first, then wildcards. */
-  lookupPublic(scheme: EndpointScheme, host: string): Pool | undefined {
-    const port = scheme === 'https' ? 443 : 80;
+  /** The pool serving a public request for `host` on a listener of `scheme` (port 80/443 by scheme; tcp: the endpoint's port): exact host first, then wildcards. */
+  lookupPublic(scheme: EndpointScheme, host: string, port = scheme === 'http' ? 80 : 443): Pool | undefined {
     for (const h of hostCandidates(host)) {
       const pool = this.publicPools.get(poolKey({ binding: 'public', host: h, port }));
       if (pool && pool.scheme === scheme) return pool;

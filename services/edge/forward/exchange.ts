@@ -22,6 +22,10 @@ export interface EdgeExchange extends Exchange {
   readonly upgrade?: string;
   /** Bytes the client sent after the upgrade request head. */
   readonly head?: Buffer;
+  /** Aborts the request on its way to an agent (set on http-request side calls, for their timeout). */
+  readonly signal?: AbortSignal;
+  /** How many http-request side calls this request is nested in (0/absent for client requests). */
+  readonly sideCallDepth?: number;
 }
 
 let seq = 0;

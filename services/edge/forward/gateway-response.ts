@@ -39,3 +39,17 @@ export function discardBody(r: GatewayResponse): void {
   if (r.body && typeof r.body !== 'string') r.body.destroy();
   if (r.upgraded) r.upgraded.destroy();
 }
+
+/**
+ * Gateway errors that mean "the request never reached an upstream": forward-internal failed (so
+ * `on_error: continue` may fall through), and an http-request side call or an L4 forward got no
+ * answer. Shared by those three.
+ */
+export const FORWARD_FAILURES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'MG_FORWARD_TARGET_OFFLINE',
+  'MG_FORWARD_NOT_INTERNAL',
+  'MG_FORWARD_CHAIN_TOO_DEEP',
+  'MG_AGENT_UNREACHABLE',
+  'MG_UPSTREAM_CONNECT_FAILED',
+  'MG_UPSTREAM_TIMEOUT',
+]);

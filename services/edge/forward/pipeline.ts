@@ -13,47 +13,58 @@ import zlib from 'node:zlib';
 import { ERRORS, isMeshgateError, type ErrorCode } from '../../core/errors.js';
 import { parseEndpointUrl, type EndpointUrl } from '../../core/endpoint-url.js';
 import type { Logger } from '../../core/log.js';
-import type { ForwardInternalOptions, ForwardResult, HeaderMap, PolicyResponse, RequestPhaseHost, SyntheticResponse } from '../../policy/types.js';
+import type { Exchange, ForwardInternalOptions, ForwardResult, HeaderMap, OutboundRequest, OutboundResult, PolicyResponse, RequestPhaseHost, SyntheticResponse } from '../../policy/types.js';
+import type { HttpRequestConfig } from '../config.js';
 import type { Endpoint } from '../endpoints/endpoint.js';
 import type { EndpointRegistry, Pool } from '../endpoints/registry.js';
 import { selectMember, type Locality } from '../pools/select.js';
 import type { EdgeExchange } from './exchange.js';
-import { discardBody, gatewayError, type GatewayResponse } from './gateway-response.js';
+import { discardBody, FORWARD_FAILURES, gatewayError, type GatewayResponse } from './gateway-response.js';
 import { forwardToAgent, type StreamTarget } from './to-agent.js';
 import { bufferRequestBody } from './request-body.js';
+import { rewriteResponseBody } from './response-body.js';
+import { OutboundRequests } from './outbound-requests.js';
 
 /** Most forward-internal hops one request may take (ngrok's ERR_NGROK_3501 limit is unpublished). */
 export const MAX_FORWARD_DEPTH = 10;
 /** Most pool members tried for one request when agents vanish under it. */
 const MAX_ATTEMPTS = 3;
 
-/** Gateway errors that mean "forward-internal failed", so `on_error: continue` may fall through. */
-const FORWARD_FAILURES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
-  'MG_FORWARD_TARGET_OFFLINE',
-  'MG_FORWARD_NOT_INTERNAL',
-  'MG_FORWARD_CHAIN_TOO_DEEP',
-  'MG_AGENT_UNREACHABLE',
-  'MG_UPSTREAM_CONNECT_FAILED',
-  'MG_UPSTREAM_TIMEOUT',
-]);
 
 /** Parsed forward-internal URLs kept (most policies forward to a handful of static URLs). */
 const TARGET_CACHE_SIZE = 1024;
 
 export class Pipeline implements RequestPhaseHost<GatewayResponse> {
   private readonly targets = new Map<string, EndpointUrl>();
+  private readonly outbound: OutboundRequests;
 
   constructor(
     private readonly registry: EndpointRegistry,
     private readonly sessionOf: (ep: Endpoint) => StreamTarget | undefined,
     private readonly log: Logger,
     private readonly locality?: Locality,
-  ) {}
+    httpRequest: HttpRequestConfig = { allowExternal: false, allowedHosts: [] },
+    /** Seals openid-connect / oauth session cookies (RequestPhaseHost.sessionKey). */
+    readonly sessionKey?: Buffer,
+  ) {
+    this.outbound = new OutboundRequests(httpRequest, registry, (pool, x) => this.servePool(pool, x), log);
+  }
+
+  /** http-request side calls, called by the policy engine in both phases. Never throws. */
+  httpRequest(x: Exchange, req: OutboundRequest): Promise<OutboundResult> {
+    return this.outbound.send(x as EdgeExchange, req);
+  }
+
+  /** Releases the outbound keep-alive pool (edge shutdown). */
+  close(): Promise<void> {
+    return this.outbound.close();
+  }
 
   /** Serves a request that arrived for a public pool. */
   serve(pool: Pool, x: EdgeExchange): Promise<GatewayResponse> {
     x.account = pool.account;
-    return this.servePool(pool, x);
+    // headers request-phase actions add to the final response (a refreshed session cookie)
+    return this.servePool(pool, x).then((r) => (x.responseHeaders === undefined ? r : withResponseHeaders(r, x.responseHeaders)));
   }
 
   /** forward-internal, called by the policy engine. Never throws. */
@@ -151,11 +162,18 @@ export class Pipeline implements RequestPhaseHost<GatewayResponse> {
 
   private async responsePhase(ep: Endpoint, x: EdgeExchange, r: GatewayResponse): Promise<GatewayResponse> {
     const res: PolicyResponse = { status: r.status, headers: toHeaderMap(r.headers) };
-    const out = await ep.policy!.runResponse(x, ep.view, res);
+    const out = await ep.policy!.runResponse(x, ep.view, res, this);
     switch (out.kind) {
       case 'pass':
         r.status = res.status;
         r.headers = fromHeaderMap(res.headers);
+        if (res.rewrite !== undefined && r.body !== null) {
+          const failed = await rewriteResponseBody(r, res.rewrite, res.encode !== undefined);
+          if (failed !== null) {
+            this.log.warn('response-body-find-replace: response refused', { reqId: x.id, endpoint: ep.id, code: failed.errorCode });
+            return failed;
+          }
+        }
         if (res.encode !== undefined && r.body !== null) r.body = encodeBody(r.body, res.encode);
         return r;
       case 'respond':
@@ -187,6 +205,17 @@ function encodeBody(body: Readable | string, algo: 'gzip' | 'deflate' | 'br'): R
   });
   body.pipe(z);
   return z;
+}
+
+/** Appends `extra` (Exchange.responseHeaders) to a response's headers. */
+function withResponseHeaders(r: GatewayResponse, extra: HeaderMap): GatewayResponse {
+  if (r.close) return r;
+  for (const k in extra) {
+    const have = r.headers[k];
+    const list = have === undefined ? [] : Array.isArray(have) ? have.map(String) : [String(have)];
+    r.headers[k] = [...list, ...extra[k]];
+  }
+  return r;
 }
 
 function synthetic(s: SyntheticResponse): GatewayResponse {

@@ -95,11 +95,19 @@ export interface StreamTarget {
 
 export function forwardToAgent(ep: Endpoint, session: StreamTarget, x: EdgeExchange): Promise<GatewayResponse> {
   if (!session.open) return Promise.resolve(gatewayError('MG_AGENT_UNREACHABLE', 'the agent session is closed', true));
+  const signal = x.signal;
+  if (signal?.aborted) return Promise.resolve(gatewayError('MG_AGENT_UNREACHABLE', 'the request was cancelled'));
   let stream: http2.ClientHttp2Stream;
   try {
     stream = session.request(tunnelRequestHeaders(x, ep), { endStream: !x.hasBody || x.req.body?.length === 0 });
   } catch (e) {
     return Promise.resolve(gatewayError('MG_AGENT_UNREACHABLE', (e as Error).message, true));
+  }
+  if (signal !== undefined) {
+    // A cancelled side call (http-request timeout) resets the stream, so the agent stops its upstream request.
+    const cancel = () => stream.close(http2.constants.NGHTTP2_CANCEL);
+    signal.addEventListener('abort', cancel, { once: true });
+    stream.once('close', () => signal.removeEventListener('abort', cancel));
   }
   return new Promise<GatewayResponse>((resolve) => {
     let settled = false;
@@ -124,7 +132,7 @@ export function forwardToAgent(ep: Endpoint, session: StreamTarget, x: EdgeExcha
     });
     // Retrying elsewhere is safe when the agent never got the request (refused stream, dead
     // session) or, per RFC 9110 §9.2.2, for an idempotent request with no body sent.
-    const retryable = (refused: boolean) => refused || !session.open || (!x.bodyUsed && IDEMPOTENT.has(x.req.method));
+    const retryable = (refused: boolean) => signal?.aborted !== true && (refused || !session.open || (!x.bodyUsed && IDEMPOTENT.has(x.req.method)));
     stream.on('error', (e) => {
       settle(gatewayError('MG_AGENT_UNREACHABLE', e.message, retryable(false)));
     });

@@ -35,6 +35,8 @@ export class AgentSession implements EndpointTarget, StreamTarget {
   readonly h2: http2.ClientHttp2Session;
   /** Ids of the endpoints this session registered. */
   readonly endpointIds = new Set<string>();
+  /** Id of the authtoken record the agent authenticated with (its revocation ends the session). */
+  credentialId = '';
   private control: http2.ClientHttp2Stream | null = null;
   private closedOnce = false;
   private pingTimer: NodeJS.Timeout | null = null;

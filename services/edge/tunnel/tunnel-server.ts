@@ -18,8 +18,8 @@ const HANDSHAKE_TIMEOUT_MS = 10_000;
 export interface TunnelServerOptions {
   nodeId: string;
   region: string;
-  /** Returns the account an authtoken belongs to, or undefined. */
-  authenticate(token: string): string | undefined;
+  /** Returns the account an authtoken belongs to and the token's record id, or undefined. */
+  authenticate(token: string): { account: string; credentialId: string } | undefined;
   hooks: SessionHooks;
   log: Logger;
 }
@@ -56,11 +56,12 @@ export class TunnelServer {
     } catch {
       return this.refuse(socket, 'MG_TUNNEL_PROTOCOL', 'the Hello message could not be decoded');
     }
-    const account = this.opts.authenticate(hello.authtoken);
-    if (account === undefined) {
+    const principal = this.opts.authenticate(hello.authtoken);
+    if (principal === undefined) {
       this.opts.log.info('agent refused', { remote: socket.remoteAddress, reason: 'bad authtoken' });
-      return this.refuse(socket, 'MG_AUTHTOKEN_INVALID', hello.authtoken ? 'the edge does not know this authtoken; check --authtoken (or MESHGATE_AUTHTOKEN) against the accounts in edge.yaml' : 'no authtoken given; pass --authtoken or set MESHGATE_AUTHTOKEN');
+      return this.refuse(socket, 'MG_AUTHTOKEN_INVALID', hello.authtoken ? 'the edge does not know this authtoken; check --authtoken (or MESHGATE_AUTHTOKEN) against the accounts in edge.yaml or `meshgate authtokens list`; a revoked authtoken stays refused' : 'no authtoken given; pass --authtoken or set MESHGATE_AUTHTOKEN');
     }
+    const account = principal.account;
     const sessionId = newSessionId();
     const reply: HelloReply = { error: undefined, sessionId, nodeId: this.opts.nodeId, region: this.opts.region, account };
     // The reply must precede the HTTP/2 preface the session writes, so it goes out first.
@@ -72,6 +73,7 @@ export class TunnelServer {
         this.opts.hooks.closed(s);
       },
     }, this.opts.log);
+    session.credentialId = principal.credentialId;
     this.sessions.add(session);
     this.opts.log.info('agent connected', { session: session.id, account, remote: session.remote, agent: hello.agentVersion, hostname: hello.hostname });
   }

@@ -89,6 +89,10 @@ export const basicAuth: ActionDefinition<BasicAuthConfig> = {
     return 'maybe';
   },
 
+  authCredential(c) {
+    return c.enforce ? 'header:authorization' : undefined;
+  },
+
   run(cx, c) {
     const presented = parseAuthorization(cx.exchange.req.headers.authorization);
     let authorized = false;

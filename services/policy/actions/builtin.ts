@@ -20,3 +20,8 @@ import './jwt-validation.js';
 import './verify-webhook.js';
 import './request-body-find-replace.js';
 import './compress-response.js';
+import './terminate-tls.js';
+import './http-request.js';
+import './response-body-find-replace.js';
+import './openid-connect.js';
+import './oauth.js';

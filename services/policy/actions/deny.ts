@@ -1,6 +1,6 @@
 /**
  * `deny`: refuse the request with a status code (default 403) and an empty body. Terminating.
- * (In on_tcp_connect ngrok closes the connection; meshgate does not run that phase yet.)
+ * In on_tcp_connect (tcp/tls endpoints) the connection is closed instead (run-connect.ts).
  */
 import { readInt } from './config.js';
 import { registerAction, type ActionDefinition } from './registry.js';

@@ -18,6 +18,7 @@
  * and so are keys a JWKS marks for another purpose or that node cannot import. Symmetric (`oct`)
  * keys are accepted only inline, never from a URL (an HMAC secret must not be published).
  */
+import { readLimitedText } from './read-limited.js';
 import { createPublicKey, createSecretKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 
 /** Fetches a JWKS document and returns its body text. Rejects on any failure. */
@@ -194,24 +195,5 @@ async function defaultFetcher(url: string): Promise<string> {
     await res.body?.cancel().catch(() => undefined);
     throw new Error(`HTTP status ${res.status}`);
   }
-  const declared = Number(res.headers.get('content-length') ?? '0');
-  if (declared > JWKS_MAX_BYTES) {
-    await res.body?.cancel().catch(() => undefined);
-    throw new Error(`the response is larger than ${JWKS_MAX_BYTES} bytes`);
-  }
-  if (!res.body) return '';
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > JWKS_MAX_BYTES) {
-      await reader.cancel().catch(() => undefined);
-      throw new Error(`the response is larger than ${JWKS_MAX_BYTES} bytes`);
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+  return readLimitedText(res, JWKS_MAX_BYTES);
 }

@@ -384,7 +384,7 @@ function extract(cx: ActionRunContext, spec: TokenSpec, label: string): TokenSta
 }
 
 /** Whether `key` can verify `alg` at all (key type, curve). */
-function keyFits(alg: string, key: KeyObject): boolean {
+export function keyFits(alg: string, key: KeyObject): boolean {
   const t = key.type === 'secret' ? 'secret' : key.asymmetricKeyType;
   switch (alg.slice(0, 2)) {
     case 'RS':
@@ -404,7 +404,7 @@ function keyFits(alg: string, key: KeyObject): boolean {
   }
 }
 
-function verifySignature(alg: Alg, key: KeyObject, data: Buffer, sig: Buffer): boolean {
+export function verifySignature(alg: Alg, key: KeyObject, data: Buffer, sig: Buffer): boolean {
   try {
     const hash = alg === 'EdDSA' ? null : `sha${alg.slice(2)}`;
     switch (alg.slice(0, 2)) {
@@ -516,6 +516,12 @@ export const jwtValidation: ActionDefinition<JwtConfig> = {
 
   termination() {
     return 'maybe';
+  },
+
+  authCredential(c) {
+    // Every listed token is required; the first one with a static header name identifies it.
+    const t = c.tokens.find((x) => x.name.isStatic);
+    return t ? `header:${t.name.staticValue.toLowerCase()}` : undefined;
   },
 
   run(cx, c) {

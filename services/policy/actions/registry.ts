@@ -4,10 +4,11 @@
  * looks actions up here; nothing else knows the list.
  */
 import type { ErrorCode } from '../../core/errors.js';
-import type { Template } from '../cel/index.js';
+import type { CompiledExpression, RetryScope, Template } from '../cel/index.js';
 import type {
   CompileOptions,
   Exchange,
+  OutboundHost,
   Phase,
   PolicyEndpoint,
   PolicyResponse,
@@ -56,10 +57,17 @@ export interface ActionRunContext {
   readonly host: RequestPhaseHost<unknown> | undefined;
   /** The response head, in on_http_response only. */
   readonly response: PolicyResponse | undefined;
+  /** Side requests (http-request), in both HTTP phases when the gateway offers them. */
+  readonly outbound: OutboundHost | undefined;
   /** Interpolates a template as a string. Throws on a CEL runtime error (the loop reports it). */
   evalString(t: Template): string;
   /** Interpolates keeping the type of a lone `${expr}`. */
   evalValue(t: Template): unknown;
+  /**
+   * Evaluates an expression compiled with `compileRetryCondition` (http-request), with
+   * `attempts` and `last_attempt` bound to `scope`. Throws on a CEL runtime error, like evalString.
+   */
+  evalRetryCondition(e: CompiledExpression, scope: RetryScope): unknown;
   /** Publishes `actions.ngrok.<name>` / `actions.meshgate.<name>` for later rules in this phase. */
   setResult(name: string, value: Record<string, unknown>): void;
   /** Sets `vars.<name>` for later rules in this phase (set-vars). */
@@ -90,6 +98,13 @@ export interface ActionDefinition<C> {
    * (their configured limit); the edge then buffers the body into `req.body` first. Absent = 0.
    */
   requestBodyLimit?(config: C): number;
+  /**
+   * Auth actions name the credential a request must carry to pass them, e.g.
+   * `header:authorization` or `session:<auth_id>` (undefined when not enforced). Two actions
+   * that may run on the same request and require the same credential conflict (a request
+   * carries one Authorization header, one session of an auth_id): refused at load.
+   */
+  authCredential?(config: C): string | undefined;
 }
 
 /** Definitions are stored type-erased; each one only ever sees the config its own compile made. */

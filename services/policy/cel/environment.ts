@@ -38,6 +38,7 @@ import {
   setCurrentContext,
   type EvalContext,
 } from './eval-context.js';
+import { CONN_TLS_TYPES } from './conn-tls.js';
 import { registerEncodingFunctions } from './functions-encoding.js';
 import { registerHashFunctions } from './functions-hash.js';
 import { registerRequestFunctions, registerResponseFunctions } from './functions-http.js';
@@ -114,10 +115,11 @@ const TYPES: Record<string, TypeInfo> = {
       content_length: 'int',
     },
   },
+  ...CONN_TLS_TYPES,
   Connection: {
     display: 'conn',
     ctor: CelConnection,
-    fields: { client_ip: 'string', client_port: 'int', server_ip: 'string', server_port: 'int', server_region: 'string' },
+    fields: { client_ip: 'string', client_port: 'int', server_ip: 'string', server_port: 'int', server_region: 'string', tls: 'ConnTls' },
   },
   Endpoint: {
     display: 'endpoint',
@@ -165,6 +167,22 @@ function buildEnvironments(): Record<Phase, Environment> {
 
 const ENVIRONMENTS = buildEnvironments();
 
+/**
+ * http-request's `retry_condition`: the phase's environment plus `attempts` (int) and
+ * `last_attempt` ({req, res, error}), bound per evaluation through EvalContext.retryScope.
+ */
+const RETRY_ENVIRONMENTS: Partial<Record<Phase, Environment>> = {};
+function retryEnvironment(phase: Phase): Environment {
+  let env = RETRY_ENVIRONMENTS[phase];
+  if (env === undefined) {
+    env = ENVIRONMENTS[phase].clone();
+    env.registerVariable('attempts', 'int', { description: 'http-request attempts made so far' });
+    env.registerVariable('last_attempt', 'map<string, dyn>', { description: 'http-request: req, res and error of the last attempt' });
+    RETRY_ENVIRONMENTS[phase] = env;
+  }
+  return env;
+}
+
 /** An expression parsed and type-checked once; evaluated per request. Immutable, shareable. */
 export interface CompiledExpression {
   readonly source: string;
@@ -200,11 +218,19 @@ export type ExpressionResult = { ok: true; expr: CompiledExpression } | { ok: fa
  * result type other than bool (or dyn, which is then checked per request). Never throws.
  */
 export function compileExpression(source: string, phase: Phase, expect?: 'bool'): ExpressionResult {
+  return compileIn(ENVIRONMENTS[phase], source, phase, expect);
+}
+
+/** compileExpression for http-request's retry_condition (a bool, with `attempts` and `last_attempt`). */
+export function compileRetryCondition(source: string, phase: Phase): ExpressionResult {
+  return compileIn(retryEnvironment(phase), source, phase, 'bool');
+}
+
+function compileIn(env: Environment, source: string, phase: Phase, expect: 'bool' | undefined): ExpressionResult {
   if (source.trim() === '') return { ok: false, message: 'expression is empty' };
   if (source.length > MAX_EXPRESSION_LENGTH) {
     return { ok: false, message: `expression is ${source.length} characters long; the limit is ${MAX_EXPRESSION_LENGTH}` };
   }
-  const env = ENVIRONMENTS[phase];
   let fn: ParseResult;
   try {
     fn = env.parse(source);

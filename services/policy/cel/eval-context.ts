@@ -16,6 +16,7 @@
  * Ints are BigInt, as the CEL library requires.
  */
 import type { Exchange, HeaderMap, PolicyEndpoint, PolicyResponse } from '../types.js';
+import { CelConnTls } from './conn-tls.js';
 
 const EMPTY_MAP: Readonly<Record<string, unknown>> = Object.freeze({});
 const EMPTY_LIST: readonly string[] = Object.freeze([]);
@@ -262,6 +263,10 @@ export class CelConnection {
   get server_region(): string {
     return this.#x.conn.serverRegion;
   }
+  /** `conn.tls.*` (tcp/tls endpoints); read live, since terminate-tls fills it mid-phase. */
+  get tls(): CelConnTls {
+    return new CelConnTls(this.#x.conn.tls);
+  }
 }
 
 /** `endpoint.*` */
@@ -317,6 +322,14 @@ export class CelTime {
   }
 }
 
+/** What http-request's `retry_condition` sees besides the phase's variables. */
+export interface RetryScope {
+  /** Attempts made so far (1 after the first). */
+  readonly attempts: bigint;
+  /** `{req, res, error}` of the attempt that just ended. */
+  readonly last_attempt: Readonly<Record<string, unknown>>;
+}
+
 /**
  * The root object handed to every evaluation of one phase run. Created by the run loop, one per
  * (exchange, endpoint, phase); never shared between requests.
@@ -333,6 +346,8 @@ export class EvalContext {
   #vars: Record<string, unknown> | undefined;
   #results: Record<string, unknown> | undefined;
   #actions: CelActions | undefined;
+  /** Set only while a retry_condition is evaluated (only that environment declares the two names). */
+  retryScope: RetryScope | undefined;
 
   constructor(x: Exchange, endpoint: PolicyEndpoint, response: PolicyResponse | undefined) {
     this.exchange = x;
@@ -361,6 +376,14 @@ export class EvalContext {
   }
   get actions(): CelActions {
     return (this.#actions ??= new CelActions(this.results()));
+  }
+  /** `attempts` in an http-request retry_condition. */
+  get attempts(): bigint | undefined {
+    return this.retryScope?.attempts;
+  }
+  /** `last_attempt` in an http-request retry_condition. */
+  get last_attempt(): Readonly<Record<string, unknown>> | undefined {
+    return this.retryScope?.last_attempt;
   }
 
   /** Sets `vars.<name>` for the rest of this phase (set-vars). */

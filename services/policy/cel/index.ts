@@ -2,9 +2,10 @@
  * The policy engine's CEL layer. Only files in this folder import `@marcbachmann/cel-js`;
  * everything else imports from here.
  */
-export { EvalContext } from './eval-context.js';
+export { EvalContext, type RetryScope } from './eval-context.js';
 export {
   compileExpression,
+  compileRetryCondition,
   describeEvaluationError,
   isCelError,
   MAX_EXPRESSION_LENGTH,
