@@ -65,6 +65,11 @@ export class ClusterPresence implements LocalState, Locality {
     return this.table.node(nodeId)?.rttMs;
   }
 
+  /** Per remote node: what we hold of it and how fresh it is (metrics). */
+  peerStats(): Array<{ nodeId: string; region: string; endpoints: number; lastHeardMs: number; rttMs: number | undefined; suspected: boolean }> {
+    return this.table.allNodes().map((n) => ({ nodeId: n.info.nodeId, region: n.info.region, endpoints: n.endpoints.size, lastHeardMs: n.lastHeard, rttMs: n.rttMs, suspected: n.suspected }));
+  }
+
   knownNodes(): NodeInfo[] {
     return this.table.allNodes().map((n) => n.info);
   }

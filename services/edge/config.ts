@@ -51,11 +51,15 @@ export interface EdgeConfig {
     relay?: ListenAddr;
     /** gRPC admin API (proto/admin.proto); absent = no admin API on this edge. */
     admin?: ListenAddr;
+    /** Console: /metrics, /healthz, /readyz and the Traffic Inspector page; absent = none. */
+    console?: ListenAddr;
     /** Serves tls:// endpoints, routed by SNI (l4/); absent = no tls endpoints on this edge. */
     tls?: ListenAddr;
     /** Ports tcp:// endpoints may use, all bound at start (l4/l4-config.ts); absent = no tcp endpoints. */
     tcp?: TcpListenConfig;
   };
+  /** Access events (one JSON line per request): stdout, stderr or a file; absent = off. */
+  accessLog?: 'stdout' | 'stderr' | { file: string };
   /** Directory for durable state (the admin store); absent = in memory only (lost at restart unless replicated back). */
   dataDir?: string;
   /** Bootstrap admin API key: manages accounts, and any account's resources via `meshgate-account` metadata. */
@@ -102,12 +106,13 @@ export interface EdgeFlagOverrides {
   tlsCert?: string;
   tlsKey?: string;
   listenAdmin?: string;
+  listenConsole?: string;
   dataDir?: string;
   listenTls?: string;
   tcpPorts?: string;
 }
 
-const TOP_KEYS = ['region', 'node_id', 'listen', 'tls', 'accounts', 'cloud_endpoints', 'peers', 'redis', 'cluster_secret', 'presence_profile', 'presence_channels', 'advertise', 'data_dir', 'admin_api_key', 'http_request'] as const;
+const TOP_KEYS = ['region', 'node_id', 'listen', 'tls', 'accounts', 'cloud_endpoints', 'peers', 'redis', 'cluster_secret', 'presence_profile', 'presence_channels', 'advertise', 'data_dir', 'admin_api_key', 'http_request', 'access_log'] as const;
 const LABEL_RE = /^[a-z0-9][a-z0-9-]{0,31}$/;
 
 /** Loads and validates an edge config file; throws MG_CONFIG_INVALID listing every issue. */
@@ -133,8 +138,8 @@ export function parseEdgeConfig(text: string, baseDir: string, flags: EdgeFlagOv
   if (!LABEL_RE.test(region)) c.add(['region'], `'${region}' must be a short lower-case label such as eu, us or jp`);
   const nodeId = flags.nodeId ?? c.string(top.node_id, ['node_id'], { nonEmpty: true }) ?? `${region}-${randomBytes(3).toString('hex')}`;
 
-  const listenRaw = c.object(top.listen, ['listen'], ['http', 'https', 'tunnel', 'peer', 'relay', 'admin', 'tls', 'tcp_ports', 'tcp_host']) ?? {};
-  const addr = (key: 'http' | 'https' | 'tunnel' | 'peer' | 'relay' | 'admin' | 'tls', flag: string | undefined): ListenAddr | undefined => {
+  const listenRaw = c.object(top.listen, ['listen'], ['http', 'https', 'tunnel', 'peer', 'relay', 'admin', 'tls', 'tcp_ports', 'tcp_host', 'console']) ?? {};
+  const addr = (key: 'http' | 'https' | 'tunnel' | 'peer' | 'relay' | 'admin' | 'tls' | 'console', flag: string | undefined): ListenAddr | undefined => {
     const v = flag ?? c.string(listenRaw[key], ['listen', key], { nonEmpty: true });
     if (v === undefined) return undefined;
     const hp = parseHostPort(v);
@@ -147,6 +152,9 @@ export function parseEdgeConfig(text: string, baseDir: string, flags: EdgeFlagOv
   const peer = addr('peer', flags.listenPeer);
   const relay = addr('relay', undefined);
   const admin = addr('admin', flags.listenAdmin);
+  const consoleAddr = addr('console', flags.listenConsole);
+  const accessLogRaw = c.string(top.access_log, ['access_log'], { nonEmpty: true }) ?? 'off';
+  const accessLog: EdgeConfig['accessLog'] = accessLogRaw === 'off' ? undefined : accessLogRaw === 'stdout' || accessLogRaw === 'stderr' ? accessLogRaw : { file: resolve(baseDir, accessLogRaw) };
   const tlsListen = addr('tls', flags.listenTls);
   const tcp = readTcpListen(c, listenRaw, flags.tcpPorts, (http ?? https)?.host);
   const dataDirRaw = flags.dataDir ?? c.string(top.data_dir, ['data_dir'], { nonEmpty: true });
@@ -251,7 +259,8 @@ export function parseEdgeConfig(text: string, baseDir: string, flags: EdgeFlagOv
     httpRequest,
     region,
     nodeId,
-    listen: { http, https, tunnel: tunnel!, peer, relay, admin, tls: tlsListen, tcp },
+    accessLog,
+    listen: { http, https, tunnel: tunnel!, peer, relay, admin, console: consoleAddr, tls: tlsListen, tcp },
     dataDir,
     adminApiKey,
     peers,

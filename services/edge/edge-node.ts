@@ -38,6 +38,11 @@ import { LiveConfig, type CloudEndpointSpec } from './store/live-config.js';
 import { MeshSync } from './store/mesh-sync.js';
 import { RedisStore } from './store/redis-store.js';
 import { checkConfigEndpoints, seedStore } from './store/seed.js';
+import { RequestObservers } from './observe/request-observers.js';
+import { AccessLog } from './observe/access-log.js';
+import { EdgeMetrics } from '../console/edge-metrics.js';
+import { ConsoleServer } from '../console/console-server.js';
+import { setRateDecisionObserver } from '../policy/index.js';
 
 export const MESHGATE_VERSION = '0.1.0';
 /** Anti-entropy period of the embedded store between edges (a pushed change arrives at once). */
@@ -54,6 +59,8 @@ export interface EdgeListeners {
   tls?: string;
   /** listen.tcp_host with the bound listen.tcp_ports, e.g. `127.0.0.1:20000-20100`. */
   tcp?: string;
+  /** listen.console (/metrics, /healthz, /readyz, inspector). */
+  console?: string;
 }
 
 export function newEndpointId(): string {
@@ -72,6 +79,12 @@ export class EdgeNode {
   private meshSync?: MeshSync;
   private redisStore?: RedisStore;
   private draining = false;
+  /** Request observers (metrics, access events, the inspector); add before start(). */
+  readonly observers: RequestObservers;
+  metrics?: EdgeMetrics;
+  /** The console listener's routes (the inspector adds its page and API); set when listen.console is. */
+  console?: ConsoleServer;
+  private accessLog?: AccessLog;
   private presence?: ClusterPresence;
   private rateCounter?: GlobalRateCounter;
   private mesh?: GrpcMesh;
@@ -85,6 +98,7 @@ export class EdgeNode {
 
   constructor(readonly config: EdgeConfig) {
     this.log = rootLogger.child({ component: 'edge', node: config.nodeId, region: config.region });
+    this.observers = new RequestObservers(this.log.child({ component: 'observe' }));
     // A bad cloud endpoint in edge.yaml stops the edge before anything starts.
     checkConfigEndpoints(config);
     this.store = new ConfigStore(config.nodeId, config.dataDir ? new DataDirFile(config.dataDir) : undefined, this.log.child({ component: 'store' }));
@@ -226,7 +240,8 @@ export class EdgeNode {
   async start(): Promise<EdgeListeners> {
     const c = this.config;
     await this.openStore();
-    const deps = { registry: this.registry, pipeline: this.pipeline, region: c.region, log: this.log };
+    this.setUpObservers();
+    const deps = { registry: this.registry, pipeline: this.pipeline, region: c.region, log: this.log, observers: this.observers.empty ? undefined : this.observers };
     const t = await this.tunnel.listen(c.listen.tunnel.host, c.listen.tunnel.port);
     const listeners: EdgeListeners = { tunnel: formatAddr(t) };
     if (c.listen.http) {
@@ -255,9 +270,37 @@ export class EdgeNode {
       });
       listeners.admin = await this.admin.listen(c.listen.admin.host, c.listen.admin.port);
     }
+    if (this.console && c.listen.console) {
+      listeners.console = await this.console.listen(c.listen.console.host, c.listen.console.port);
+      this.console.readiness = 'ready';
+    }
     this.listeners = listeners;
     this.log.ready({ listeners, endpoints: this.registry.list().map((e) => e.url.url) });
     return listeners;
+  }
+
+  /**
+   * Metrics and the console (listen.console), access events (access_log). Observers are fixed
+   * before the listeners exist: an edge with none serves requests on the unobserved fast path.
+   */
+  private setUpObservers(): void {
+    const c = this.config;
+    if (c.listen.console) {
+      const metrics = new EdgeMetrics({
+        endpoints: () => this.registry.list().map((e) => ({ account: e.account, url: e.url.url, type: e.type, local: e.type === 'cloud' || e.nodeId === c.nodeId })),
+        tunnelSessions: () => this.tunnel.sessions.size,
+        peers: () => this.presence?.peerStats() ?? [],
+        storeRecords: () => this.store.size,
+      });
+      this.metrics = metrics;
+      this.observers.add(metrics);
+      setRateDecisionObserver((id, name, limited) => metrics.rateDecision(id, name, limited));
+      this.console = new ConsoleServer(() => metrics.render(), this.log.child({ component: 'console' }));
+    }
+    if (c.accessLog) {
+      this.accessLog = new AccessLog(c.accessLog);
+      this.observers.add(this.accessLog);
+    }
   }
 
   /**
@@ -326,7 +369,9 @@ export class EdgeNode {
   /** Graceful stop: no new connections, agents told to drain, in-flight requests get `graceMs`. */
   async stop(graceMs = 5_000): Promise<void> {
     this.draining = true;
-    for (const s of this.tunnel.sessions) s.drain('edge shutting down');
+    if (this.console) this.console.readiness = 'draining';
+    const sessions = [...this.tunnel.sessions];
+    for (const s of sessions) s.drain('edge shutting down');
     const closers: Promise<void>[] = [this.tunnel.close(), this.l4.stop(graceMs)];
     for (const srv of [this.httpServer, this.httpsServer]) {
       if (!srv) continue;
@@ -335,7 +380,7 @@ export class EdgeNode {
     }
     const timer = new Promise<void>((r) => setTimeout(r, graceMs).unref());
     await Promise.race([Promise.all(closers), timer]);
-    for (const s of this.tunnel.sessions) s.close('edge stopped');
+    for (const s of sessions) s.close('edge stopped', true);
     await this.presence?.stop();
     await this.relay?.close();
     await this.rateCounter?.close();
@@ -344,6 +389,8 @@ export class EdgeNode {
     await this.redisStore?.stop();
     await this.store.flush().catch((e) => this.log.error('store not saved at stop', { err: e as Error }));
     await this.pipeline.close();
+    await this.console?.close();
+    await this.accessLog?.close();
     (this.httpServer as http.Server | undefined)?.closeAllConnections?.();
   }
 }

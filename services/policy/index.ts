@@ -33,6 +33,6 @@ export {
   type OutcomeJson,
 } from './simulate-request.js';
 export { simulateConnect, type ConnectSimulationOptions, type ConnectSimulationResult, type ConnectOutcomeJson } from './simulate-connect.js';
-export { LocalRateCounter, setGlobalRateCounter, type RateCounter, type RateDecision } from './actions/rate-counter.js';
+export { LocalRateCounter, setGlobalRateCounter, setRateDecisionObserver, type RateCounter, type RateDecision } from './actions/rate-counter.js';
 export { setJwksFetcher, clearJwksCache, type JwksFetcher } from './actions/jwks.js';
 export { deriveSessionKey } from './actions/auth-flow/sealed-cookie.js';

@@ -5,6 +5,7 @@
  * `policy.runResponse(...)` before the response head is written to the client.
  */
 import type { ErrorCode, Issue } from '../core/errors.js';
+import type { PhaseTrace } from './run-phase.js';
 
 export type Phase = 'on_http_request' | 'on_http_response' | 'on_tcp_connect';
 export type EndpointType = 'agent' | 'cloud';
@@ -318,6 +319,10 @@ export interface CompiledPolicy {
   runConnect<R>(x: ConnectionExchange, endpoint: PolicyEndpoint, host: ConnectPhaseHost<R>): Promise<ConnectOutcome<R>>;
   /** `host` serves http-request side calls in this phase (optional: without it they fail). */
   runResponse(x: Exchange, endpoint: PolicyEndpoint, res: PolicyResponse, host?: OutboundHost): Promise<ResponseOutcome>;
+  /** runRequest, reporting every rule evaluated and action run to `trace` (observers, `policy test`). */
+  traceRequest<R>(x: Exchange, endpoint: PolicyEndpoint, host: RequestPhaseHost<R>, trace: PhaseTrace | undefined): Promise<RequestOutcome<R>>;
+  /** runResponse with a `trace`, like traceRequest. */
+  traceResponse(x: Exchange, endpoint: PolicyEndpoint, res: PolicyResponse, trace: PhaseTrace | undefined, host?: OutboundHost): Promise<ResponseOutcome>;
 }
 
 export type CompileResult = { ok: true; policy: CompiledPolicy } | { ok: false; issues: Issue[] };

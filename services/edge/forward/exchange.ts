@@ -4,6 +4,8 @@ import type { Duplex, Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import type { Exchange, HeaderMap, PolicyRequest } from '../../policy/types.js';
+import type { Endpoint } from '../endpoints/endpoint.js';
+import type { PolicyDecision } from '../observe/request-record.js';
 
 /** The edge's per-request state: the policy's Exchange plus what forwarding needs. */
 export interface EdgeExchange extends Exchange {
@@ -26,6 +28,14 @@ export interface EdgeExchange extends Exchange {
   readonly signal?: AbortSignal;
   /** How many http-request side calls this request is nested in (0/absent for client requests). */
   readonly sideCallDepth?: number;
+  /** The first endpoint that ran for this request (the public one), set by the pipeline. */
+  entry?: Endpoint;
+  /** The endpoint that ran last (the one that answered, after forward-internal hops). */
+  served?: Endpoint;
+  /** When present, the pipeline records every rule evaluated and action run here (observers ask for it). */
+  decisions?: PolicyDecision[];
+  /** W3C trace id of the request's trace, when it is traced. */
+  traceId?: string;
 }
 
 let seq = 0;

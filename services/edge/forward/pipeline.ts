@@ -10,7 +10,7 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
-import { ERRORS, isMeshgateError, type ErrorCode } from '../../core/errors.js';
+import { ERROR_HEADER, ERRORS, isMeshgateError, type ErrorCode } from '../../core/errors.js';
 import { parseEndpointUrl, type EndpointUrl } from '../../core/endpoint-url.js';
 import type { Logger } from '../../core/log.js';
 import type { Exchange, ForwardInternalOptions, ForwardResult, HeaderMap, OutboundRequest, OutboundResult, PolicyResponse, RequestPhaseHost, SyntheticResponse } from '../../policy/types.js';
@@ -23,6 +23,8 @@ import { discardBody, FORWARD_FAILURES, gatewayError, type GatewayResponse } fro
 import { forwardToAgent, type StreamTarget } from './to-agent.js';
 import { bufferRequestBody } from './request-body.js';
 import { rewriteResponseBody } from './response-body.js';
+import type { PhaseTrace } from '../../policy/run-phase.js';
+import type { PolicyDecision } from '../observe/request-record.js';
 import { OutboundRequests } from './outbound-requests.js';
 
 /** Most forward-internal hops one request may take (ngrok's ERR_NGROK_3501 limit is unpublished). */
@@ -122,12 +124,14 @@ export class Pipeline implements RequestPhaseHost<GatewayResponse> {
   private async runEndpoint(ep: Endpoint, x: EdgeExchange): Promise<GatewayResponse> {
     const policy = ep.policy;
     let r: GatewayResponse;
+    x.entry ??= ep;
+    x.served = ep;
     if (policy !== null && policy.requestBodyLimit > 0 && x.hasBody && x.req.body === undefined && !x.bodyUsed && !x.upgrade) {
       const refused = await bufferRequestBody(x, policy.requestBodyLimit);
       if (refused) return refused;
     }
     if (policy !== null && policy.hasPhase('on_http_request')) {
-      const out = await policy.runRequest(x, ep.view, this);
+      const out = x.decisions === undefined ? await policy.runRequest(x, ep.view, this) : await policy.traceRequest(x, ep.view, this, decisionTrace(x.decisions, ep.id, 'on_http_request'));
       switch (out.kind) {
         case 'pass':
           r = await this.toUpstream(ep, x);
@@ -162,7 +166,7 @@ export class Pipeline implements RequestPhaseHost<GatewayResponse> {
 
   private async responsePhase(ep: Endpoint, x: EdgeExchange, r: GatewayResponse): Promise<GatewayResponse> {
     const res: PolicyResponse = { status: r.status, headers: toHeaderMap(r.headers) };
-    const out = await ep.policy!.runResponse(x, ep.view, res, this);
+    const out = x.decisions === undefined ? await ep.policy!.runResponse(x, ep.view, res, this) : await ep.policy!.traceResponse(x, ep.view, res, decisionTrace(x.decisions, ep.id, 'on_http_response'), this);
     switch (out.kind) {
       case 'pass':
         r.status = res.status;
@@ -207,6 +211,14 @@ function encodeBody(body: Readable | string, algo: 'gzip' | 'deflate' | 'br'): R
   return z;
 }
 
+/** A PhaseTrace appending every rule evaluated and action run to `into` (request observers). */
+function decisionTrace(into: PolicyDecision[], endpointId: string, phase: PolicyDecision['phase']): PhaseTrace {
+  return {
+    rule: (rule, matched) => into.push({ endpointId, phase, kind: 'rule', path: rule.path, name: rule.name ?? '', matched }),
+    action: (a) => into.push({ endpointId, phase, kind: 'action', path: a.path, name: a.type }),
+  };
+}
+
 /** Appends `extra` (Exchange.responseHeaders) to a response's headers. */
 function withResponseHeaders(r: GatewayResponse, extra: HeaderMap): GatewayResponse {
   if (r.close) return r;
@@ -221,7 +233,9 @@ function withResponseHeaders(r: GatewayResponse, extra: HeaderMap): GatewayRespo
 function synthetic(s: SyntheticResponse): GatewayResponse {
   const headers = fromHeaderMap(s.headers);
   headers['content-length'] = Buffer.byteLength(s.body);
-  return { status: s.status, headers, body: s.body };
+  // a refusal made by an action (429 rate-limit, 401 basic-auth, ...) carries its code for metrics and logs
+  const code = s.headers[ERROR_HEADER]?.[0] as ErrorCode | undefined;
+  return code === undefined ? { status: s.status, headers, body: s.body } : { status: s.status, headers, body: s.body, errorCode: code };
 }
 
 function toHeaderMap(h: OutgoingHttpHeaders): HeaderMap {

@@ -15,6 +15,8 @@ import { exchangeFromRequest, type IngressInfo } from '../forward/exchange.js';
 import { gatewayError, type GatewayResponse } from '../forward/gateway-response.js';
 import type { Pipeline } from '../forward/pipeline.js';
 import { writeResponse, writeUpgradeResponse } from './respond.js';
+import { observeRequest } from '../observe/observe-request.js';
+import type { RequestObservers } from '../observe/request-observers.js';
 
 /** Idle keep-alive timeout for client connections (ngrok: 5 min idle). */
 const KEEP_ALIVE_TIMEOUT_MS = 300_000;
@@ -26,12 +28,32 @@ export interface PublicListenerDeps {
   pipeline: Pipeline;
   region: string;
   log: Logger;
+  /** Metrics, access events, inspector; absent = nothing observes requests (the fast path). */
+  observers?: RequestObservers;
 }
 
 type AnyReq = http.IncomingMessage | http2.Http2ServerRequest;
 type AnyRes = http.ServerResponse | http2.Http2ServerResponse;
 
 function makeHandler(deps: PublicListenerDeps, info: IngressInfo) {
+  const obs = deps.observers;
+  /** The observed variant: same routing, but every answer goes through the observers. */
+  const onObservedRequest = (req: AnyReq, res: AnyRes): void => {
+    const x = exchangeFromRequest(req, info);
+    if (x === null) return writeResponse(res, gatewayError('MG_REQUEST_INVALID', 'the request has no Host header'));
+    const o = observeRequest(obs!, x, deps.region);
+    o.watch(res);
+    const pool = deps.registry.lookupPublic(info.scheme, x.req.host);
+    if (!pool) return writeResponse(res, o.respond(gatewayError('MG_ENDPOINT_NOT_FOUND', `${info.scheme}://${x.req.host}`)));
+    deps.pipeline.serve(pool, x).then(
+      (g) => writeResponse(res, o.respond(g)),
+      (e) => {
+        deps.log.error('request failed', { reqId: x.id, err: e as Error });
+        if (!res.headersSent) writeResponse(res, o.respond(gatewayError('MG_INTERNAL')));
+        else destroy(res);
+      },
+    );
+  };
   const onRequest = (req: AnyReq, res: AnyRes): void => {
     const x = exchangeFromRequest(req, info);
     if (x === null) return writeResponse(res, gatewayError('MG_REQUEST_INVALID', 'the request has no Host header'));
@@ -49,7 +71,9 @@ function makeHandler(deps: PublicListenerDeps, info: IngressInfo) {
   const onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', () => {});
     const x = exchangeFromRequest(req, info, { socket, head });
-    const answer = (g: GatewayResponse) => writeUpgradeResponse(socket, g);
+    const o = x !== null && obs !== undefined ? observeRequest(obs, x, deps.region) : undefined;
+    o?.watch(socket);
+    const answer = (g: GatewayResponse) => writeUpgradeResponse(socket, o ? o.respond(g) : g);
     if (x === null) return answer(gatewayError('MG_REQUEST_INVALID', 'the request has no Host header'));
     const pool = deps.registry.lookupPublic(info.scheme, x.req.host);
     if (!pool) return answer(gatewayError('MG_ENDPOINT_NOT_FOUND', `${info.scheme}://${x.req.host}`));
@@ -58,7 +82,7 @@ function makeHandler(deps: PublicListenerDeps, info: IngressInfo) {
       socket.destroy();
     });
   };
-  return { onRequest, onUpgrade };
+  return { onRequest: obs === undefined ? onRequest : onObservedRequest, onUpgrade };
 }
 
 function destroy(res: AnyRes): void {

@@ -39,6 +39,7 @@ export class AgentSession implements EndpointTarget, StreamTarget {
   credentialId = '';
   private control: http2.ClientHttp2Stream | null = null;
   private closedOnce = false;
+  private draining = false;
   private pingTimer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -84,17 +85,24 @@ export class AgentSession implements EndpointTarget, StreamTarget {
   }
 
   /** Ends the session: endpoints are withdrawn at once, in-flight streams are cancelled. */
-  close(reason: string): void {
-    if (this.closedOnce) return;
+  close(reason: string, force = false): void {
+    if (this.closedOnce) {
+      // a drained session still finishing its streams: `force` ends it now (edge stop after grace)
+      if (force && !this.h2.destroyed) this.h2.destroy();
+      return;
+    }
     this.closedOnce = true;
     if (this.pingTimer) clearInterval(this.pingTimer);
     this.log.info('agent disconnected', { session: this.id, account: this.account, reason, endpoints: this.endpointIds.size });
     this.hooks.closed(this);
-    if (!this.h2.destroyed) this.h2.destroy();
+    // Draining: h2.close() already stopped new streams and ends the session once the requests in
+    // flight finish (the agent closing its control stream must not cancel them).
+    if ((force || !this.draining) && !this.h2.destroyed) this.h2.destroy();
   }
 
   /** Graceful: tell the agent to drain, stop new streams, let in-flight ones finish. */
   drain(reason: string): void {
+    this.draining = true;
     this.send({ msg: { $case: 'drain', value: { reason } } });
     if (!this.h2.closed) this.h2.close();
   }

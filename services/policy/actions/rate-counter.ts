@@ -117,6 +117,18 @@ export function setGlobalRateCounter(counter: RateCounter | undefined): void {
   globalCounter = counter;
 }
 
+/** Told of every rate-limit decision (the edge's metrics); one call per decision, must not throw. */
+export type RateDecisionObserver = (endpointId: string, limitName: string, limited: boolean) => void;
+let decisionObserver: RateDecisionObserver | undefined;
+
+export function setRateDecisionObserver(fn: RateDecisionObserver | undefined): void {
+  decisionObserver = fn;
+}
+
+export function reportRateDecision(endpointId: string, limitName: string, limited: boolean): void {
+  decisionObserver?.(endpointId, limitName, limited);
+}
+
 export function getGlobalRateCounter(): RateCounter | undefined {
   return globalCounter;
 }

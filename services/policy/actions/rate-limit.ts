@@ -28,7 +28,7 @@ import type { ErrorCode } from '../../core/errors.js';
 import { celToString, type Template } from '../cel/index.js';
 import { describe, readEnum } from './config.js';
 import { registerAction, type ActionDefinition, type ActionOutcome, type ActionRunContext } from './registry.js';
-import { getGlobalRateCounter, LocalRateCounter, rateLimitNow, type RateCounter, type RateDecision } from './rate-counter.js';
+import { getGlobalRateCounter, LocalRateCounter, rateLimitNow, type RateCounter, type RateDecision, reportRateDecision } from './rate-counter.js';
 import { readBool, readString, rejection } from './util.js';
 
 export const RATE_LIMITED: ErrorCode = 'MG_RATE_LIMITED';
@@ -147,6 +147,7 @@ function readBucketKey(config: Record<string, unknown>, cx: Parameters<ActionDef
 
 function decide(cx: ActionRunContext, c: RateLimitConfig, display: string, d: RateDecision): ActionOutcome {
   cx.setResult('rate_limit', { bucket_key: display, limited: d.limited });
+  reportRateDecision(cx.endpoint.id, c.name, d.limited);
   if (!d.limited || !c.enforce) return undefined;
   const seconds = Math.max(1, Math.ceil(d.retryAfterMs / 1000));
   return { kind: 'respond', response: rejection(429, RATE_LIMITED, `rate limit '${c.name}' exceeded; retry in ${seconds}s`, { 'retry-after': [String(seconds)] }) };
