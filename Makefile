@@ -31,13 +31,18 @@ proto-check: deps
 	if diff -ru services/gen $$tmp/gen; then echo "proto-check: services/gen is current"; \
 	else echo "proto-check: services/gen is stale; run 'make proto' and commit" >&2; exit 1; fi
 
-# Install system packages the tests need (redis-server for the Redis tests), when missing
+# Install system packages the tests need (redis-server for the Redis tests, chromium for test/ui), when missing
 test-deps:
 	@command -v redis-server >/dev/null || { echo "installing redis-server (apt-get)"; apt-get update -qq && apt-get install -y -qq redis-server; }
+	@test -x /usr/bin/chromium || { echo "installing chromium (apt-get)"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
-# Install what the tests need and run every test suite (unit, integration, e2e)
+# Install what the tests need and run every test suite (unit, integration, e2e, ui in Chromium)
 test: build proto-check test-deps
-	$(MOCHA) --timeout $(TEST_TIMEOUT) --exit 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js' 'dist/test/e2e/**/*.test.js'
+	$(MOCHA) --timeout $(TEST_TIMEOUT) --exit 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js' 'dist/test/e2e/**/*.test.js' 'dist/test/ui/**/*.test.js'
+
+# Run only the browser tests (test/ui: the console page in Chromium)
+test-ui: build test-deps
+	$(MOCHA) --timeout $(TEST_TIMEOUT) --exit 'dist/test/ui/**/*.test.js'
 
 # Run only the unit tests (fast, pure logic)
 test-unit: build
@@ -47,7 +52,7 @@ test-unit: build
 demo: build
 	./bin/meshgate cluster up
 
-# Benchmarks: meshgate vs nginx (installs nginx and wrk when missing), policy cost, presence at scale
+# Benchmarks: meshgate vs nginx (installs nginx and wrk when missing), tracing and policy cost, presence at scale
 bench: build
 	bash test/bench/setup.sh
 	node dist/test/bench/proxy-bench.js
@@ -62,4 +67,4 @@ bench-presence: build
 clean:
 	rm -rf dist
 
-.PHONY: help deps build proto proto-check test-deps test test-unit demo bench bench-presence clean
+.PHONY: help deps build proto proto-check test-deps test test-unit test-ui demo bench bench-presence clean

@@ -28,7 +28,7 @@ export function accountService(cx: AdminContext): AccountServiceServer {
     deleteAccount: unary(cx, 'DeleteAccount', async (req, caller) => {
       requireAdmin(caller);
       if (!cx.store.get('account', req.name)) throw new MeshgateError('MG_RESOURCE_NOT_FOUND', { field: 'name', detail: `no account '${req.name}'` });
-      for (const kind of ['endpoint', 'domain', 'authtoken', 'api_key'] as const) {
+      for (const kind of ['endpoint', 'domain', 'authtoken', 'api_key', 'inspect'] as const) {
         for (const r of cx.store.list(kind, req.name)) await cx.store.write(kind, r.id, req.name, null);
       }
       await cx.store.write('account', req.name, '', null);

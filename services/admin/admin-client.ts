@@ -32,6 +32,7 @@ import {
   AuthtokenServiceClient,
   DomainServiceClient,
   EndpointServiceClient,
+  InspectorServiceClient,
   ServerServiceClient,
 } from '../gen/admin.js';
 
@@ -279,6 +280,9 @@ export class AdminClient {
   }
   get server(): ServerServiceClient {
     return this.client(ServerServiceClient);
+  }
+  get inspector(): InspectorServiceClient {
+    return this.client(InspectorServiceClient);
   }
 
   /**

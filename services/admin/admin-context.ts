@@ -38,7 +38,8 @@ export interface Caller {
 
 export const ACCOUNT_METADATA = 'meshgate-account';
 
-export function authenticate(cx: AdminContext, md: grpc.Metadata): Caller {
+/** Also used by the console's JSON API (Traffic Inspector), with the HTTP headers as metadata. */
+export function authenticate(cx: Pick<AdminContext, 'adminApiKey' | 'store' | 'live'>, md: grpc.Metadata): Caller {
   const auth = String(md.get('authorization')[0] ?? '');
   const m = /^Bearer\s+(\S+)$/i.exec(auth);
   if (!m) throw new MeshgateError('MG_API_KEY_INVALID', { field: 'authorization', detail: "send metadata 'authorization: Bearer <api key>' (meshgate --api-key or MESHGATE_API_KEY)" });

@@ -3,6 +3,7 @@
  * the whole API from its own copy of the store; writes replicate to the others.
  */
 import * as grpc from '@grpc/grpc-js';
+import { MeshgateError } from '../core/errors.js';
 import {
   AccountServiceService,
   ApiKeyServiceService,
@@ -21,7 +22,7 @@ import { endpointService } from './endpoint-service.js';
 export class AdminServer {
   private readonly server = new grpc.Server({ 'grpc.max_receive_message_length': 4 << 20 });
 
-  constructor(cx: AdminContext) {
+  constructor(readonly cx: AdminContext) {
     this.server.addService(EndpointServiceService, endpointService(cx));
     this.server.addService(DomainServiceService, domainService(cx));
     this.server.addService(AuthtokenServiceService, authtokenService(cx));
@@ -30,11 +31,20 @@ export class AdminServer {
     this.server.addService(ServerServiceService, serverService(cx));
   }
 
+  /** Adds another service of admin.proto (the InspectorService, made by the edge). Call before `listen`. */
+  addService(service: grpc.ServiceDefinition, impl: grpc.UntypedServiceImplementation): void {
+    this.server.addService(service, impl);
+  }
+
   /** Binds `host:port`; resolves with the bound address. */
   listen(host: string, port: number): Promise<string> {
     const h = host.includes(':') ? `[${host}]` : host;
     return new Promise((resolve, reject) =>
-      this.server.bindAsync(`${h}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(`${h}:${p}`))),
+      this.server.bindAsync(`${h}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
+        err
+          ? reject(new MeshgateError('MG_CONFIG_INVALID', { field: 'listen.admin', detail: `cannot listen on ${h}:${port}: ${/listen (\w+)/.exec(err.message)?.[1] ?? err.message}`, cause: err }))
+          : resolve(`${h}:${p}`),
+      ),
     );
   }
 

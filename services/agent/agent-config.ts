@@ -24,6 +24,7 @@ import { MeshgateError, isMeshgateError } from '../core/errors.js';
 import { parseEndpointUrl } from '../core/endpoint-url.js';
 import { parseUpstream, type UpstreamTarget } from './upstream.js';
 import { parseTcpUpstream } from './tcp-upstream.js';
+import { readTelemetryBlock, type TracesFileConfig } from '../telemetry/telemetry-config.js';
 
 export interface AgentEndpointSpec {
   name: string;
@@ -40,6 +41,8 @@ export interface AgentFileConfig {
   edge?: string;
   authtoken?: string;
   endpoints: AgentEndpointSpec[];
+  /** `telemetry.traces` (OTEL_* variables override it: services/telemetry/telemetry-config.ts). */
+  telemetry?: TracesFileConfig;
 }
 
 /** Checks an endpoint URL early (same rules as the edge), naming `field`. */
@@ -71,7 +74,7 @@ export function loadAgentConfig(file: string): AgentFileConfig {
   const src = parseYamlSource(text);
   if (src.issues.length) throw new MeshgateError('MG_CONFIG_INVALID', { detail: file, issues: src.issues });
   const c = new Checker(src.lineOf);
-  const top = c.object(src.value ?? {}, [], ['edge', 'authtoken', 'endpoints']) ?? {};
+  const top = c.object(src.value ?? {}, [], ['edge', 'authtoken', 'endpoints', 'telemetry']) ?? {};
   const edge = c.string(top.edge, ['edge'], { nonEmpty: true });
   if (edge !== undefined && !parseHostPort(edge)) c.add(['edge'], `'${edge}' is not host:port`);
   const authtoken = c.string(top.authtoken, ['authtoken'], { nonEmpty: true });
@@ -114,6 +117,7 @@ export function loadAgentConfig(file: string): AgentFileConfig {
     };
     endpoints.push(spec);
   });
+  const telemetry = readTelemetryBlock(c, top.telemetry);
   if (!c.ok) throw new MeshgateError('MG_CONFIG_INVALID', { detail: `${file} has ${c.issues.length} problem${c.issues.length > 1 ? 's' : ''}`, issues: c.issues });
-  return { edge, authtoken, endpoints };
+  return { edge, authtoken, endpoints, telemetry };
 }

@@ -21,6 +21,7 @@ import { CONTROL_PATH, ENDPOINT_ID_HEADER, L4_HEADER, FrameDecoder, TUNNEL_CONNE
 import type { AgentEndpointSpec } from './agent-config.js';
 import { UpstreamForwarder, respondError } from './upstream.js';
 import { forwardTcp } from './tcp-upstream.js';
+import type { AgentTracer } from '../telemetry/tracing.js';
 
 export const AGENT_VERSION = '0.1.0';
 /** Backoff between reconnects: starts here, doubles, capped, with ±25% jitter. */
@@ -36,6 +37,8 @@ export interface AgentOptions {
   authtoken: string;
   endpoints: AgentEndpointSpec[];
   log: Logger;
+  /** Tracing of upstream requests; undefined = off. */
+  tracer?: AgentTracer;
 }
 
 export interface OnlineEndpoint {
@@ -54,7 +57,7 @@ export class Agent {
   private wake: (() => void) | null = null;
 
   constructor(private readonly opts: AgentOptions) {
-    this.forwarder = new UpstreamForwarder(opts.log);
+    this.forwarder = new UpstreamForwarder(opts.log, opts.tracer);
   }
 
   /**

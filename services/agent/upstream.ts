@@ -14,6 +14,7 @@ import { Pool, type Dispatcher } from 'undici';
 import { ERROR_HEADER, errorBody, ERRORS, MeshgateError, type ErrorCode } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { ENDPOINT_ID_HEADER, UPGRADE_HEADER, UPGRADE_STATUS_HEADER } from '../tunnel/wire.js';
+import type { AgentTracer } from '../telemetry/tracing.js';
 
 export interface UpstreamTarget {
   /** `http://localhost:8080` style origin (`tcp://localhost:5432` for tcp/tls endpoints, tcp-upstream.ts). */
@@ -49,7 +50,11 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'tra
 export class UpstreamForwarder {
   private readonly pools = new Map<string, Pool>();
 
-  constructor(private readonly log: Logger) {}
+  constructor(
+    private readonly log: Logger,
+    /** Tracing; undefined = off (the edge's traceparent then reaches the upstream as it came). */
+    private readonly tracer?: AgentTracer,
+  ) {}
 
   /** Serves one tunnel stream against `target`. Never throws; errors become gateway responses. */
   forward(stream: http2.ServerHttp2Stream, h: http2.IncomingHttpHeaders, target: UpstreamTarget): void {
@@ -60,6 +65,7 @@ export class UpstreamForwarder {
       headers[k] = h[k] as string | string[];
     }
     headers.host = h[':authority'] as string;
+    if (this.tracer !== undefined) this.tracer.upstream(stream, h, headers, target);
     // undici destroys a body stream when it is done with it; the tunnel stream is a Duplex whose
     // other half still carries the response, so undici gets its own readable view of it.
     let body: PassThrough | null = null;

@@ -24,6 +24,8 @@ const COMMANDS: Record<string, Command> = {
   'api-keys': { summary: 'api-keys create|list|delete: keys admin clients authenticate with', load: () => import('./commands/api-keys.js') },
   accounts: { summary: 'accounts create|list|delete: accounts (bootstrap admin key only)', load: () => import('./commands/accounts.js') },
   server: { summary: 'server info|health: the edge behind --admin', load: () => import('./commands/server.js') },
+  inspect: { summary: 'inspect list|get|capture: requests captured by the Traffic Inspector across the cluster', load: () => import('./commands/inspect.js') },
+  replay: { summary: 'replay ID [--set-header "N: v"] [--path P] [--body B]: send a captured request again', load: () => import('./commands/replay.js') },
   config: { summary: 'config add-api-key KEY [--admin host:port] [--profile NAME], config show: the admin profile file', load: () => import('./commands/config.js') },
 };
 

@@ -104,6 +104,8 @@ export const ERRORS = Object.freeze({
   MG_RESOURCE_IN_USE: def('the resource is still in use', 409, 'FAILED_PRECONDITION'),
   MG_DOMAIN_NOT_RESERVED: def('the account has not reserved this domain', 403, 'FAILED_PRECONDITION', 'ERR_NGROK_318'),
   MG_STORE_UNAVAILABLE: def('the config store could not be written; nothing was changed', 503, 'UNAVAILABLE'),
+  MG_REPLAY_INCOMPLETE: def('the captured request is incomplete (metadata only, or a truncated body) and cannot be replayed as it was', 409, 'FAILED_PRECONDITION'),
+  MG_INSPECTOR_DISABLED: def('the Traffic Inspector is turned off on this edge (inspector.enabled: false)', 409, 'FAILED_PRECONDITION'),
 });
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -13,7 +13,7 @@ import { parseEndpointUrl, type EndpointUrl } from '../core/endpoint-url.js';
 import { isMeshgateError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { compilePolicy } from '../policy/index.js';
-import type { CompiledPolicy } from '../policy/types.js';
+import type { CompiledPolicy, PolicySecrets } from '../policy/types.js';
 import type { LocalState, PresenceChannel, PresenceSink } from '../presence/channel.js';
 import { PresenceTable } from '../presence/presence-table.js';
 import type { PresenceProfile } from '../presence/profiles.js';
@@ -84,6 +84,9 @@ export class ClusterPresence implements LocalState, Locality {
 
   /** Called when a local endpoint lost a pool-conflict race: take it offline and tell its agent. */
   onLocalLost: ((loser: Endpoint, winner: Endpoint) => void) | null = null;
+
+  /** The vaults of an account, for the policies of remote agent endpoints run here (`secrets.get`). */
+  secretsOf: (account: string) => PolicySecrets | undefined = () => undefined;
 
   /** Called when a channel learns of a node (hello, Redis discovery): the mesh dials it. */
   onNodeSeen: ((node: NodeInfo) => void) | null = null;
@@ -178,7 +181,7 @@ export class ClusterPresence implements LocalState, Locality {
         type: 'agent' as const,
         poolingEnabled: rec.poolingEnabled,
         policy,
-        view: policyView(rec.id, url, 'agent', rec.poolingEnabled),
+        view: policyView(rec.id, url, 'agent', rec.poolingEnabled, this.secretsOf(rec.account)),
         description: rec.description,
         metadata: rec.metadata,
         upstreamUrl: rec.upstreamUrl,

@@ -10,6 +10,10 @@ import { MeshgateError, type Issue } from '../core/errors.js';
 import { checkUrlFields, readPolicyFields } from '../core/endpoint-fields.js';
 import { isProfileName, type ProfileName } from '../presence/profiles.js';
 import { readTcpListen, type TcpListenConfig } from './l4/l4-config.js';
+import { readTelemetryBlock, resolveTracing, type TracingSettings } from '../telemetry/telemetry-config.js';
+import { readAccountInspect, readInspectorConfig, type AccountInspectConfig, type InspectorConfig } from '../inspector/inspector-config.js';
+import { readVaults } from './vaults.js';
+import type { SecretVaults } from '../policy/index.js';
 
 export interface ListenAddr {
   host: string;
@@ -22,6 +26,10 @@ export interface AccountConfig {
   apiKeys: string[];
   /** Reserved hosts (`api.example.com`, `*.apps.example.com`), lower-case. */
   domains: string[];
+  /** `vaults:` resolved at load (env:/file: read): what `secrets.get(vault, name)` returns (vaults.ts). */
+  vaults: SecretVaults;
+  /** accounts[].inspect: the account's default Traffic Inspector capture; absent = metadata only. */
+  inspect?: AccountInspectConfig;
 }
 
 export interface CloudEndpointConfig {
@@ -82,6 +90,10 @@ export interface EdgeConfig {
   cloudEndpoints: CloudEndpointConfig[];
   /** Where the http-request action may go besides the account's `.internal` endpoints. */
   httpRequest: HttpRequestConfig;
+  /** Tracing (`telemetry:` merged with OTEL_* variables, which win); absent = off (services/telemetry/telemetry-config.ts). */
+  tracing?: TracingSettings;
+  /** The Traffic Inspector (services/inspector/inspector-config.ts). */
+  inspector: InspectorConfig;
 }
 
 /** edge.yaml `http_request`. */
@@ -112,7 +124,7 @@ export interface EdgeFlagOverrides {
   tcpPorts?: string;
 }
 
-const TOP_KEYS = ['region', 'node_id', 'listen', 'tls', 'accounts', 'cloud_endpoints', 'peers', 'redis', 'cluster_secret', 'presence_profile', 'presence_channels', 'advertise', 'data_dir', 'admin_api_key', 'http_request', 'access_log'] as const;
+const TOP_KEYS = ['region', 'node_id', 'listen', 'tls', 'accounts', 'cloud_endpoints', 'peers', 'redis', 'cluster_secret', 'presence_profile', 'presence_channels', 'advertise', 'data_dir', 'admin_api_key', 'http_request', 'access_log', 'inspector', 'telemetry'] as const;
 const LABEL_RE = /^[a-z0-9][a-z0-9-]{0,31}$/;
 
 /** Loads and validates an edge config file; throws MG_CONFIG_INVALID listing every issue. */
@@ -208,7 +220,7 @@ export function parseEdgeConfig(text: string, baseDir: string, flags: EdgeFlagOv
   const seenTokens = new Map<string, string>();
   c.list(top.accounts, ['accounts']).forEach((a, i) => {
     const p: Path = ['accounts', i];
-    const o = c.object(a, p, ['name', 'authtokens', 'api_keys', 'domains']);
+    const o = c.object(a, p, ['name', 'authtokens', 'api_keys', 'domains', 'vaults', 'inspect']);
     if (!o) return;
     const name = c.string(o.name, [...p, 'name'], { required: true, nonEmpty: true });
     if (name !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(name)) c.add([...p, 'name'], 'may only contain letters, digits, _ . -');
@@ -230,7 +242,9 @@ export function parseEdgeConfig(text: string, baseDir: string, flags: EdgeFlagOv
       const owner = accounts.find((x) => x.domains.includes(d));
       if (owner) c.add([...p, 'domains', j], `'${d}' is already reserved by account '${owner.name}'`);
     });
-    if (name !== undefined) accounts.push({ name, authtokens, apiKeys, domains });
+    const vaults = readVaults(c, o.vaults, [...p, 'vaults'], baseDir);
+    const inspect = readAccountInspect(c, o.inspect, p);
+    if (name !== undefined) accounts.push(inspect ? { name, authtokens, apiKeys, domains, vaults, inspect } : { name, authtokens, apiKeys, domains, vaults });
   });
 
   const cloudEndpoints: CloudEndpointConfig[] = [];
@@ -253,10 +267,15 @@ export function parseEdgeConfig(text: string, baseDir: string, flags: EdgeFlagOv
   });
 
   const httpRequest = readHttpRequest(c, top.http_request);
+  const inspector = readInspectorConfig(c, top.inspector, admin !== undefined || consoleAddr !== undefined);
+
+  const tracing = resolveTracing(readTelemetryBlock(c, top.telemetry), process.env, 'meshgate-edge', c);
 
   if (!c.ok) throw configError(name, c.issues);
   return deepFreeze({
+    tracing,
     httpRequest,
+    inspector,
     region,
     nodeId,
     accessLog,

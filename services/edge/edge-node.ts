@@ -11,7 +11,7 @@ import { parseEndpointUrl } from '../core/endpoint-url.js';
 import { formatAddr } from '../core/listen.js';
 import { rootLogger, type Logger } from '../core/log.js';
 import { compilePolicy } from '../policy/index.js';
-import type { CompiledPolicy } from '../policy/types.js';
+import type { CompiledPolicy, PolicySecrets } from '../policy/types.js';
 import type { EdgeMessage, RegisterEndpoint } from '../gen/tunnel.js';
 import type { EdgeConfig } from './config.js';
 import { policyView, type Endpoint } from './endpoints/endpoint.js';
@@ -26,8 +26,7 @@ import { RelayLink } from './relay/relay-link.js';
 import { RelayServer } from './relay/relay-server.js';
 import { L4Ingress } from './l4/l4-ingress.js';
 import { GrpcMesh } from '../presence/mesh.js';
-import { RedisChannel } from '../presence/redis-channel.js';
-import { GlobalRateCounter } from './ratelimit/global-rate-counter.js';
+import type { GlobalRateCounter } from './ratelimit/global-rate-counter.js';
 import { deriveSessionKey, setGlobalRateCounter } from '../policy/index.js';
 import { PROFILES } from '../presence/profiles.js';
 import type { PresenceChannel } from '../presence/channel.js';
@@ -36,13 +35,20 @@ import { ConfigStore } from './store/config-store.js';
 import { DataDirFile } from './store/data-dir.js';
 import { LiveConfig, type CloudEndpointSpec } from './store/live-config.js';
 import { MeshSync } from './store/mesh-sync.js';
-import { RedisStore } from './store/redis-store.js';
+// The Redis modules load only when redis: is set: ioredis defines `class extends String`, which
+// makes String.prototype.charCodeAt ~6x slower in the whole process (V8 in Node 20).
+import type { RedisStore } from './store/redis-store.js';
 import { checkConfigEndpoints, seedStore } from './store/seed.js';
 import { RequestObservers } from './observe/request-observers.js';
 import { AccessLog } from './observe/access-log.js';
+import { startEdgeTracer, type EdgeTracer } from '../telemetry/tracing.js';
 import { EdgeMetrics } from '../console/edge-metrics.js';
 import { ConsoleServer } from '../console/console-server.js';
 import { setRateDecisionObserver } from '../policy/index.js';
+import { Inspector } from '../inspector/inspector.js';
+import { inspectorService } from '../admin/inspector-service.js';
+import { InspectorServiceService } from '../gen/admin.js';
+import { inspectorRoutes } from '../console/inspector-routes.js';
 
 export const MESHGATE_VERSION = '0.1.0';
 /** Anti-entropy period of the embedded store between edges (a pushed change arrives at once). */
@@ -84,11 +90,15 @@ export class EdgeNode {
   metrics?: EdgeMetrics;
   /** The console listener's routes (the inspector adds its page and API); set when listen.console is. */
   console?: ConsoleServer;
+  /** The Traffic Inspector (inspector.enabled, default with listen.admin or listen.console). */
+  inspector?: Inspector;
   private accessLog?: AccessLog;
   private presence?: ClusterPresence;
   private rateCounter?: GlobalRateCounter;
   private mesh?: GrpcMesh;
   private relay?: RelayServer;
+  /** Tracing (config.tracing); undefined = off. */
+  private tracer?: EdgeTracer;
   private httpServer?: http.Server;
   private httpsServer?: http2.Http2SecureServer;
   /** tcp:// and tls:// endpoints (l4/). */
@@ -183,7 +193,7 @@ export class EdgeNode {
       type: p.type,
       poolingEnabled: p.poolingEnabled,
       policy: p.policy,
-      view: policyView(id, p.url, p.type, p.poolingEnabled),
+      view: policyView(id, p.url, p.type, p.poolingEnabled, this.secretsOf(p.account)),
       description: p.description,
       metadata: p.metadata,
       upstreamUrl: p.upstreamUrl ?? '',
@@ -192,6 +202,11 @@ export class EdgeNode {
       createdAt: p.createdAt ?? new Date(),
       target: p.target ?? null,
     });
+  }
+
+  /** The vaults edge.yaml gives an account (`secrets.get`); none for accounts made through the admin API. */
+  private secretsOf(account: string): PolicySecrets | undefined {
+    return this.config.accounts.find((a) => a.name === account)?.vaults;
   }
 
   /** Handles an agent's RegisterEndpoint: validate URL and policy, check the pool, go online. */
@@ -241,7 +256,8 @@ export class EdgeNode {
     const c = this.config;
     await this.openStore();
     this.setUpObservers();
-    const deps = { registry: this.registry, pipeline: this.pipeline, region: c.region, log: this.log, observers: this.observers.empty ? undefined : this.observers };
+    this.tracer = await startEdgeTracer(c.tracing, { nodeId: c.nodeId, region: c.region, version: MESHGATE_VERSION }, this.log.child({ component: 'tracing' }));
+    const deps = { registry: this.registry, pipeline: this.pipeline, region: c.region, log: this.log, observers: this.observers.empty ? undefined : this.observers, tracer: this.tracer };
     const t = await this.tunnel.listen(c.listen.tunnel.host, c.listen.tunnel.port);
     const listeners: EdgeListeners = { tunnel: formatAddr(t) };
     if (c.listen.http) {
@@ -268,6 +284,7 @@ export class EdgeNode {
         draining: () => this.draining,
         log: this.log.child({ component: 'admin' }),
       });
+      this.admin.addService(InspectorServiceService, inspectorService(this.admin.cx, this.inspector));
       listeners.admin = await this.admin.listen(c.listen.admin.host, c.listen.admin.port);
     }
     if (this.console && c.listen.console) {
@@ -301,6 +318,22 @@ export class EdgeNode {
       this.accessLog = new AccessLog(c.accessLog);
       this.observers.add(this.accessLog);
     }
+    if (c.inspector.enabled) {
+      const inspector = new Inspector({
+        nodeId: c.nodeId,
+        region: c.region,
+        config: c.inspector,
+        accounts: new Map(c.accounts.flatMap((a) => (a.inspect ? [[a.name, a.inspect] as const] : []))),
+        store: this.store,
+        registry: this.registry,
+        serve: (pool, x) => this.pipeline.serve(pool, x),
+        observers: this.observers,
+        log: this.log.child({ component: 'inspector' }),
+      });
+      this.inspector = inspector;
+      this.observers.add(inspector.capture);
+      if (this.console) inspectorRoutes(this.console, inspector, { adminApiKey: c.adminApiKey, store: this.store, live: this.live }, this.log.child({ component: 'console' }));
+    }
   }
 
   /**
@@ -311,6 +344,7 @@ export class EdgeNode {
     const c = this.config;
     await this.store.open();
     if (c.redis) {
+      const { RedisStore } = await import('./store/redis-store.js');
       this.redisStore = new RedisStore(c.redis, this.store, this.log.child({ component: 'store' }));
       this.store.setReplicator(this.redisStore);
       await this.redisStore.start();
@@ -324,7 +358,7 @@ export class EdgeNode {
   private async startCluster(listeners: EdgeListeners): Promise<void> {
     const c = this.config;
     const peer = c.listen.peer!;
-    this.relay = new RelayServer(this.registry, c.clusterSecret, this.log.child({ component: 'relay' }));
+    this.relay = new RelayServer(this.registry, c.clusterSecret, this.log.child({ component: 'relay' }), this.tracer);
     listeners.relay = formatAddr(await this.relay.listen(c.listen.relay?.host ?? peer.host, c.listen.relay?.port ?? 0));
     const profile = PROFILES[c.presenceProfile];
     const channels: PresenceChannel[] = [];
@@ -335,18 +369,22 @@ export class EdgeNode {
         this.meshSync = new MeshSync(this.store, this.mesh, peers, STORE_SYNC_MS, this.log.child({ component: 'store' }));
         this.store.setReplicator(this.meshSync);
       }
+      this.inspector?.joinMesh(this.mesh, () => (this.presence?.knownNodes() ?? []).filter((n) => n.nodeId !== c.nodeId && n.peerAddr));
       listeners.peer = await this.mesh.listen();
       channels.push(this.mesh);
     }
     if (c.redis) {
+      const { GlobalRateCounter } = await import('./ratelimit/global-rate-counter.js');
       this.rateCounter = new GlobalRateCounter(c.redis, this.log.child({ component: 'rate-limit' }));
       setGlobalRateCounter(this.rateCounter);
     }
     if (c.redis && c.presenceChannels.includes('redis')) {
+      const { RedisChannel } = await import('../presence/redis-channel.js');
       channels.push(new RedisChannel({ url: c.redis, log: this.log.child({ component: 'redis' }) }));
     }
     const self = { nodeId: c.nodeId, region: c.region, peerAddr: this.mesh ? (c.advertise.peer ?? listeners.peer ?? '') : '', relayAddr: c.advertise.relay ?? listeners.relay, incarnation: Date.now() };
     this.presence = new ClusterPresence(self, channels, this.registry, profile, c.clusterSecret, this.log.child({ component: 'presence' }));
+    this.presence.secretsOf = (account) => this.secretsOf(account);
     const mesh = this.mesh;
     const sync = this.meshSync;
     if (mesh) {
@@ -386,11 +424,13 @@ export class EdgeNode {
     await this.rateCounter?.close();
     await this.admin?.close();
     await this.meshSync?.stop();
+    await this.inspector?.stop();
     await this.redisStore?.stop();
     await this.store.flush().catch((e) => this.log.error('store not saved at stop', { err: e as Error }));
     await this.pipeline.close();
     await this.console?.close();
     await this.accessLog?.close();
+    await this.tracer?.shutdown();
     (this.httpServer as http.Server | undefined)?.closeAllConnections?.();
   }
 }

@@ -225,6 +225,268 @@ export interface ServerInfo {
   storeRecords: number;
 }
 
+/**
+ * One captured request. List answers leave out `request` and `response`; Get fills them when
+ * the request was fully captured.
+ */
+export interface Capture {
+  /** Request id, e.g. "req_3f2a9c1b2k" (the same id as in the access event). */
+  id: string;
+  /** When the request arrived, RFC 3339 with milliseconds (UTC). */
+  startedAt: string;
+  /** Arrival to the end of the response, in milliseconds. */
+  durationMs: number;
+  /** HTTP method, e.g. "POST". */
+  method: string;
+  /** "http" or "https". */
+  scheme: string;
+  /** Host the request was addressed to, lower-case, without port. */
+  host: string;
+  /** Path, e.g. "/v1/users". */
+  path: string;
+  /** Query string without the "?", e.g. "limit=5"; empty when none. */
+  query: string;
+  /** Status sent to the client; 0 when the connection was closed without an answer. */
+  status: number;
+  /** meshgate error code when the gateway made the answer itself (e.g. MG_RATE_LIMITED), else "". */
+  errorCode: string;
+  /** Region of the edge that received the request. */
+  region: string;
+  /** Node id of that edge: it holds this capture and runs its replays. */
+  nodeId: string;
+  /** Address of the client. */
+  clientIp: string;
+  /** Account of the endpoint the request was addressed to. */
+  account: string;
+  /** The endpoint the request was addressed to (the pool member picked first). */
+  endpoint:
+    | CaptureMember
+    | undefined;
+  /**
+   * The member that produced the response (the last one, after forward-internal hops); unset
+   * when no endpoint answered.
+   */
+  servedBy:
+    | CaptureMember
+    | undefined;
+  /** Every rule evaluated and action run, in order, over every endpoint the request crossed. */
+  decisions: PolicyDecision[];
+  /** What `log` actions attached. */
+  logs: PolicyLog[];
+  /** W3C trace id when the request was traced, else "". */
+  traceId: string;
+  /** Id of the request this one replays (sent by InspectorService.Replay), else "". */
+  replayOf: string;
+  /**
+   * What was kept: "metadata" (no headers or bodies), "full", or "dropped" (it was full, but
+   * its headers and bodies were dropped to keep the edge within inspector.max_capture_bytes).
+   */
+  capture: string;
+  /** The request as the client sent it (Get, full capture only). */
+  request:
+    | CapturedMessage
+    | undefined;
+  /** The response as it was sent to the client (Get, full capture only). */
+  response: CapturedMessage | undefined;
+}
+
+/** An endpoint that took part in a request. */
+export interface CaptureMember {
+  /** Endpoint id, e.g. "ep_3f2a...". */
+  id: string;
+  /** Endpoint URL, e.g. "https://api.example.com". */
+  url: string;
+  /** "agent" or "cloud". */
+  type: string;
+  /** Region of the edge holding the agent (for cloud endpoints: the edge that ran it). */
+  region: string;
+  /** Node id of that edge. */
+  nodeId: string;
+}
+
+/** One step of a Traffic Policy run. */
+export interface PolicyDecision {
+  /** Endpoint whose policy ran. */
+  endpointId: string;
+  /** "on_http_request" or "on_http_response". */
+  phase: string;
+  /** "rule" (a rule's expressions were evaluated) or "action" (an action ran). */
+  kind: string;
+  /** Where in the policy, e.g. "on_http_request[1]" or "on_http_request[1].actions[0]". */
+  path: string;
+  /** Rule name (may be empty) or action type. */
+  name: string;
+  /** Rules only: whether the rule matched. */
+  matched: boolean;
+}
+
+/** What one `log` action attached. */
+export interface PolicyLog {
+  /** Endpoint whose policy logged. */
+  endpointId: string;
+  /** "on_http_request" or "on_http_response". */
+  phase: string;
+  /** Path of the action, e.g. "on_http_request[0].actions[1]". */
+  action: string;
+  /** The evaluated metadata, as a JSON object. */
+  metadataJson: string;
+}
+
+/** One header line (repeated names keep their order). */
+export interface Header {
+  /** Name as sent (requests) or lower-case (responses). */
+  name: string;
+  value: string;
+}
+
+/** Headers and body of a captured request or response. */
+export interface CapturedMessage {
+  headers: Header[];
+  /** True when the headers were longer than the capture keeps (32 KiB) and the rest was left out. */
+  headersTruncated: boolean;
+  /** The first `max_body_bytes` of the body (as sent: a compressed body stays compressed). */
+  body: Buffer;
+  /** How many body bytes went through in total (the body may be longer than what was kept). */
+  bodySize: number;
+  /** True when body_size is larger than the bytes kept. */
+  bodyTruncated: boolean;
+  /** True when the body did not end normally (the client or the upstream went away mid-body). */
+  bodyIncomplete: boolean;
+}
+
+export interface ListCapturesRequest {
+  /** Only requests addressed to this endpoint: an endpoint id or URL. Empty = every endpoint. */
+  endpoint: string;
+  /** Only requests whose path starts with this, e.g. "/v1/". Empty = any path. */
+  pathPrefix: string;
+  /** Only this method, e.g. "POST" (any case). Empty = any method. */
+  method: string;
+  /** Only these statuses: one status ("404"), a class ("5xx") or a range ("400-499"). Empty = any. */
+  status: string;
+  /** Only requests that arrived at or after this time, RFC 3339. Empty = no bound. */
+  startedAfter: string;
+  /** Only requests that arrived before this time, RFC 3339. Empty = no bound. */
+  startedBefore: string;
+  /** Most requests per page, 1..1000 (0 = 100). */
+  pageSize: number;
+  /**
+   * `next_page_token` of the previous page (the requests older than its last one); empty = the
+   * newest page.
+   */
+  pageToken: string;
+  /** Only this edge's requests, without asking the others. */
+  localOnly: boolean;
+}
+
+export interface ListCapturesResponse {
+  /** Newest first, without headers and bodies. */
+  captures: Capture[];
+  /** Pass as page_token for older requests; empty when there are no more. */
+  nextPageToken: string;
+  /** Edges that did not answer in time, as "node_id@region" (their requests are missing). */
+  unreachableNodes: string[];
+}
+
+export interface GetCaptureRequest {
+  /** Required. Request id. */
+  id: string;
+}
+
+export interface ReplayRequest {
+  /** Required. Id of the captured request to send again. */
+  id: string;
+  /** Replace the method. */
+  method?:
+    | string
+    | undefined;
+  /** Replace the path and query, e.g. "/v2/users?limit=5" (must start with "/"). */
+  path?:
+    | string
+    | undefined;
+  /**
+   * Set these headers: each replaces every header of that name (several entries with the same
+   * name send that header several times).
+   */
+  setHeaders: Header[];
+  /** Remove these headers (names, any case). */
+  removeHeaders: string[];
+  /**
+   * Replace the body (content-length follows it). Also what makes a metadata-only or truncated
+   * capture replayable.
+   */
+  body?: Buffer | undefined;
+}
+
+export interface ReplayResult {
+  /** Id of the replay (a request of its own, captured like any other). */
+  id: string;
+  /** Id of the request it replays. */
+  replayOf: string;
+  /** Node id and region of the edge that sent it (the one that captured the original). */
+  nodeId: string;
+  region: string;
+  /** Status of the replay's response (0 = the policy closed the connection). */
+  status: number;
+  /** meshgate error code when the gateway made the answer, else "". */
+  errorCode: string;
+  /** The replay's response headers. */
+  headers: Header[];
+  /**
+   * The first bytes of the replay's response body (at most 64 KiB, or the endpoint's
+   * max_body_bytes when larger).
+   */
+  body: Buffer;
+  /** Size of the whole response body. */
+  bodySize: number;
+  /** True when body_size is larger than the bytes returned. */
+  bodyTruncated: boolean;
+  /** Time to the end of the response, in milliseconds. */
+  durationMs: number;
+}
+
+/** Capture settings of an endpoint URL or an account. */
+export interface CaptureSettings {
+  /** Endpoint URL the settings are for; empty = the account's settings. */
+  endpoint: string;
+  /** Account they belong to. */
+  account: string;
+  /** Capture headers and bodies (true), or only metadata (false). */
+  full: boolean;
+  /** Body bytes kept per request and per response with full capture. */
+  maxBodyBytes: number;
+  /**
+   * Where they come from: "endpoint" (set for this URL), "account" (set for the account),
+   * "config" (edge.yaml accounts[].inspect) or "default".
+   */
+  source: string;
+}
+
+export interface GetCaptureSettingsRequest {
+  /** Endpoint id or URL; empty = the account's settings. */
+  endpoint: string;
+}
+
+export interface UpdateCaptureSettingsRequest {
+  /**
+   * Endpoint id or URL (settings are kept by URL: they outlive agent reconnects); empty = the
+   * whole account.
+   */
+  endpoint: string;
+  /** Turn full capture on or off; unset keeps the current value. */
+  full?:
+    | boolean
+    | undefined;
+  /** Body bytes kept, 0..1048576; unset keeps the current value. */
+  maxBodyBytes?:
+    | number
+    | undefined;
+  /**
+   * Forget the settings of this endpoint (or account): it follows the account's (or edge.yaml's)
+   * again. `full` and `max_body_bytes` must then be unset.
+   */
+  reset: boolean;
+}
+
 function createBaseEndpoint(): Endpoint {
   return {
     id: "",
@@ -2983,6 +3245,2323 @@ export const ServerInfo: MessageFns<ServerInfo> = {
   },
 };
 
+function createBaseCapture(): Capture {
+  return {
+    id: "",
+    startedAt: "",
+    durationMs: 0,
+    method: "",
+    scheme: "",
+    host: "",
+    path: "",
+    query: "",
+    status: 0,
+    errorCode: "",
+    region: "",
+    nodeId: "",
+    clientIp: "",
+    account: "",
+    endpoint: undefined,
+    servedBy: undefined,
+    decisions: [],
+    logs: [],
+    traceId: "",
+    replayOf: "",
+    capture: "",
+    request: undefined,
+    response: undefined,
+  };
+}
+
+export const Capture: MessageFns<Capture> = {
+  encode(message: Capture, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.startedAt !== "") {
+      writer.uint32(18).string(message.startedAt);
+    }
+    if (message.durationMs !== 0) {
+      writer.uint32(25).double(message.durationMs);
+    }
+    if (message.method !== "") {
+      writer.uint32(34).string(message.method);
+    }
+    if (message.scheme !== "") {
+      writer.uint32(42).string(message.scheme);
+    }
+    if (message.host !== "") {
+      writer.uint32(50).string(message.host);
+    }
+    if (message.path !== "") {
+      writer.uint32(58).string(message.path);
+    }
+    if (message.query !== "") {
+      writer.uint32(66).string(message.query);
+    }
+    if (message.status !== 0) {
+      writer.uint32(72).int32(message.status);
+    }
+    if (message.errorCode !== "") {
+      writer.uint32(82).string(message.errorCode);
+    }
+    if (message.region !== "") {
+      writer.uint32(90).string(message.region);
+    }
+    if (message.nodeId !== "") {
+      writer.uint32(98).string(message.nodeId);
+    }
+    if (message.clientIp !== "") {
+      writer.uint32(106).string(message.clientIp);
+    }
+    if (message.account !== "") {
+      writer.uint32(114).string(message.account);
+    }
+    if (message.endpoint !== undefined) {
+      CaptureMember.encode(message.endpoint, writer.uint32(122).fork()).join();
+    }
+    if (message.servedBy !== undefined) {
+      CaptureMember.encode(message.servedBy, writer.uint32(130).fork()).join();
+    }
+    for (const v of message.decisions) {
+      PolicyDecision.encode(v!, writer.uint32(138).fork()).join();
+    }
+    for (const v of message.logs) {
+      PolicyLog.encode(v!, writer.uint32(146).fork()).join();
+    }
+    if (message.traceId !== "") {
+      writer.uint32(154).string(message.traceId);
+    }
+    if (message.replayOf !== "") {
+      writer.uint32(162).string(message.replayOf);
+    }
+    if (message.capture !== "") {
+      writer.uint32(170).string(message.capture);
+    }
+    if (message.request !== undefined) {
+      CapturedMessage.encode(message.request, writer.uint32(178).fork()).join();
+    }
+    if (message.response !== undefined) {
+      CapturedMessage.encode(message.response, writer.uint32(186).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Capture {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCapture();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.startedAt = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.durationMs = reader.double();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.method = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.scheme = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.host = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.query = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.status = reader.int32();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.errorCode = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.region = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.clientIp = reader.string();
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.account = reader.string();
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.endpoint = CaptureMember.decode(reader, reader.uint32());
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.servedBy = CaptureMember.decode(reader, reader.uint32());
+            continue;
+          }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.decisions.push(PolicyDecision.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.logs.push(PolicyLog.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            message.traceId = reader.string();
+            continue;
+          }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.replayOf = reader.string();
+            continue;
+          }
+          case 21: {
+            if (tag !== 170) {
+              break;
+            }
+
+            message.capture = reader.string();
+            continue;
+          }
+          case 22: {
+            if (tag !== 178) {
+              break;
+            }
+
+            message.request = CapturedMessage.decode(reader, reader.uint32());
+            continue;
+          }
+          case 23: {
+            if (tag !== 186) {
+              break;
+            }
+
+            message.response = CapturedMessage.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Capture {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      startedAt: isSet(object.startedAt)
+        ? globalThis.String(object.startedAt)
+        : isSet(object.started_at)
+        ? globalThis.String(object.started_at)
+        : "",
+      durationMs: isSet(object.durationMs)
+        ? globalThis.Number(object.durationMs)
+        : isSet(object.duration_ms)
+        ? globalThis.Number(object.duration_ms)
+        : 0,
+      method: isSet(object.method) ? globalThis.String(object.method) : "",
+      scheme: isSet(object.scheme) ? globalThis.String(object.scheme) : "",
+      host: isSet(object.host) ? globalThis.String(object.host) : "",
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      query: isSet(object.query) ? globalThis.String(object.query) : "",
+      status: isSet(object.status) ? globalThis.Number(object.status) : 0,
+      errorCode: isSet(object.errorCode)
+        ? globalThis.String(object.errorCode)
+        : isSet(object.error_code)
+        ? globalThis.String(object.error_code)
+        : "",
+      region: isSet(object.region) ? globalThis.String(object.region) : "",
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
+      clientIp: isSet(object.clientIp)
+        ? globalThis.String(object.clientIp)
+        : isSet(object.client_ip)
+        ? globalThis.String(object.client_ip)
+        : "",
+      account: isSet(object.account) ? globalThis.String(object.account) : "",
+      endpoint: isSet(object.endpoint) ? CaptureMember.fromJSON(object.endpoint) : undefined,
+      servedBy: isSet(object.servedBy)
+        ? CaptureMember.fromJSON(object.servedBy)
+        : isSet(object.served_by)
+        ? CaptureMember.fromJSON(object.served_by)
+        : undefined,
+      decisions: globalThis.Array.isArray(object?.decisions)
+        ? object.decisions.map((e: any) => PolicyDecision.fromJSON(e))
+        : [],
+      logs: globalThis.Array.isArray(object?.logs)
+        ? object.logs.map((e: any) => PolicyLog.fromJSON(e))
+        : [],
+      traceId: isSet(object.traceId)
+        ? globalThis.String(object.traceId)
+        : isSet(object.trace_id)
+        ? globalThis.String(object.trace_id)
+        : "",
+      replayOf: isSet(object.replayOf)
+        ? globalThis.String(object.replayOf)
+        : isSet(object.replay_of)
+        ? globalThis.String(object.replay_of)
+        : "",
+      capture: isSet(object.capture) ? globalThis.String(object.capture) : "",
+      request: isSet(object.request) ? CapturedMessage.fromJSON(object.request) : undefined,
+      response: isSet(object.response) ? CapturedMessage.fromJSON(object.response) : undefined,
+    };
+  },
+
+  toJSON(message: Capture): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.startedAt !== "") {
+      obj.startedAt = message.startedAt;
+    }
+    if (message.durationMs !== 0) {
+      obj.durationMs = floatToJson(message.durationMs);
+    }
+    if (message.method !== "") {
+      obj.method = message.method;
+    }
+    if (message.scheme !== "") {
+      obj.scheme = message.scheme;
+    }
+    if (message.host !== "") {
+      obj.host = message.host;
+    }
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    if (message.query !== "") {
+      obj.query = message.query;
+    }
+    if (message.status !== 0) {
+      obj.status = Math.round(message.status);
+    }
+    if (message.errorCode !== "") {
+      obj.errorCode = message.errorCode;
+    }
+    if (message.region !== "") {
+      obj.region = message.region;
+    }
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
+    if (message.clientIp !== "") {
+      obj.clientIp = message.clientIp;
+    }
+    if (message.account !== "") {
+      obj.account = message.account;
+    }
+    if (message.endpoint !== undefined) {
+      obj.endpoint = CaptureMember.toJSON(message.endpoint);
+    }
+    if (message.servedBy !== undefined) {
+      obj.servedBy = CaptureMember.toJSON(message.servedBy);
+    }
+    if (message.decisions?.length) {
+      obj.decisions = message.decisions.map((e) => PolicyDecision.toJSON(e));
+    }
+    if (message.logs?.length) {
+      obj.logs = message.logs.map((e) => PolicyLog.toJSON(e));
+    }
+    if (message.traceId !== "") {
+      obj.traceId = message.traceId;
+    }
+    if (message.replayOf !== "") {
+      obj.replayOf = message.replayOf;
+    }
+    if (message.capture !== "") {
+      obj.capture = message.capture;
+    }
+    if (message.request !== undefined) {
+      obj.request = CapturedMessage.toJSON(message.request);
+    }
+    if (message.response !== undefined) {
+      obj.response = CapturedMessage.toJSON(message.response);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Capture>, I>>(base?: I): Capture {
+    return Capture.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Capture>, I>>(object: I): Capture {
+    const message = createBaseCapture();
+    message.id = object.id ?? "";
+    message.startedAt = object.startedAt ?? "";
+    message.durationMs = object.durationMs ?? 0;
+    message.method = object.method ?? "";
+    message.scheme = object.scheme ?? "";
+    message.host = object.host ?? "";
+    message.path = object.path ?? "";
+    message.query = object.query ?? "";
+    message.status = object.status ?? 0;
+    message.errorCode = object.errorCode ?? "";
+    message.region = object.region ?? "";
+    message.nodeId = object.nodeId ?? "";
+    message.clientIp = object.clientIp ?? "";
+    message.account = object.account ?? "";
+    message.endpoint = (object.endpoint !== undefined && object.endpoint !== null)
+      ? CaptureMember.fromPartial(object.endpoint)
+      : undefined;
+    message.servedBy = (object.servedBy !== undefined && object.servedBy !== null)
+      ? CaptureMember.fromPartial(object.servedBy)
+      : undefined;
+    message.decisions = object.decisions?.map((e) => PolicyDecision.fromPartial(e)) || [];
+    message.logs = object.logs?.map((e) => PolicyLog.fromPartial(e)) || [];
+    message.traceId = object.traceId ?? "";
+    message.replayOf = object.replayOf ?? "";
+    message.capture = object.capture ?? "";
+    message.request = (object.request !== undefined && object.request !== null)
+      ? CapturedMessage.fromPartial(object.request)
+      : undefined;
+    message.response = (object.response !== undefined && object.response !== null)
+      ? CapturedMessage.fromPartial(object.response)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseCaptureMember(): CaptureMember {
+  return { id: "", url: "", type: "", region: "", nodeId: "" };
+}
+
+export const CaptureMember: MessageFns<CaptureMember> = {
+  encode(message: CaptureMember, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.url !== "") {
+      writer.uint32(18).string(message.url);
+    }
+    if (message.type !== "") {
+      writer.uint32(26).string(message.type);
+    }
+    if (message.region !== "") {
+      writer.uint32(34).string(message.region);
+    }
+    if (message.nodeId !== "") {
+      writer.uint32(42).string(message.nodeId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CaptureMember {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCaptureMember();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.url = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.type = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.region = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CaptureMember {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      url: isSet(object.url) ? globalThis.String(object.url) : "",
+      type: isSet(object.type) ? globalThis.String(object.type) : "",
+      region: isSet(object.region) ? globalThis.String(object.region) : "",
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
+    };
+  },
+
+  toJSON(message: CaptureMember): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.url !== "") {
+      obj.url = message.url;
+    }
+    if (message.type !== "") {
+      obj.type = message.type;
+    }
+    if (message.region !== "") {
+      obj.region = message.region;
+    }
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CaptureMember>, I>>(base?: I): CaptureMember {
+    return CaptureMember.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CaptureMember>, I>>(object: I): CaptureMember {
+    const message = createBaseCaptureMember();
+    message.id = object.id ?? "";
+    message.url = object.url ?? "";
+    message.type = object.type ?? "";
+    message.region = object.region ?? "";
+    message.nodeId = object.nodeId ?? "";
+    return message;
+  },
+};
+
+function createBasePolicyDecision(): PolicyDecision {
+  return { endpointId: "", phase: "", kind: "", path: "", name: "", matched: false };
+}
+
+export const PolicyDecision: MessageFns<PolicyDecision> = {
+  encode(message: PolicyDecision, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.endpointId !== "") {
+      writer.uint32(10).string(message.endpointId);
+    }
+    if (message.phase !== "") {
+      writer.uint32(18).string(message.phase);
+    }
+    if (message.kind !== "") {
+      writer.uint32(26).string(message.kind);
+    }
+    if (message.path !== "") {
+      writer.uint32(34).string(message.path);
+    }
+    if (message.name !== "") {
+      writer.uint32(42).string(message.name);
+    }
+    if (message.matched !== false) {
+      writer.uint32(48).bool(message.matched);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PolicyDecision {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePolicyDecision();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.endpointId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.phase = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.matched = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PolicyDecision {
+    return {
+      endpointId: isSet(object.endpointId)
+        ? globalThis.String(object.endpointId)
+        : isSet(object.endpoint_id)
+        ? globalThis.String(object.endpoint_id)
+        : "",
+      phase: isSet(object.phase) ? globalThis.String(object.phase) : "",
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      matched: isSet(object.matched) ? globalThis.Boolean(object.matched) : false,
+    };
+  },
+
+  toJSON(message: PolicyDecision): unknown {
+    const obj: any = {};
+    if (message.endpointId !== "") {
+      obj.endpointId = message.endpointId;
+    }
+    if (message.phase !== "") {
+      obj.phase = message.phase;
+    }
+    if (message.kind !== "") {
+      obj.kind = message.kind;
+    }
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.matched !== false) {
+      obj.matched = message.matched;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PolicyDecision>, I>>(base?: I): PolicyDecision {
+    return PolicyDecision.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PolicyDecision>, I>>(object: I): PolicyDecision {
+    const message = createBasePolicyDecision();
+    message.endpointId = object.endpointId ?? "";
+    message.phase = object.phase ?? "";
+    message.kind = object.kind ?? "";
+    message.path = object.path ?? "";
+    message.name = object.name ?? "";
+    message.matched = object.matched ?? false;
+    return message;
+  },
+};
+
+function createBasePolicyLog(): PolicyLog {
+  return { endpointId: "", phase: "", action: "", metadataJson: "" };
+}
+
+export const PolicyLog: MessageFns<PolicyLog> = {
+  encode(message: PolicyLog, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.endpointId !== "") {
+      writer.uint32(10).string(message.endpointId);
+    }
+    if (message.phase !== "") {
+      writer.uint32(18).string(message.phase);
+    }
+    if (message.action !== "") {
+      writer.uint32(26).string(message.action);
+    }
+    if (message.metadataJson !== "") {
+      writer.uint32(34).string(message.metadataJson);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PolicyLog {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePolicyLog();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.endpointId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.phase = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.action = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.metadataJson = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PolicyLog {
+    return {
+      endpointId: isSet(object.endpointId)
+        ? globalThis.String(object.endpointId)
+        : isSet(object.endpoint_id)
+        ? globalThis.String(object.endpoint_id)
+        : "",
+      phase: isSet(object.phase) ? globalThis.String(object.phase) : "",
+      action: isSet(object.action) ? globalThis.String(object.action) : "",
+      metadataJson: isSet(object.metadataJson)
+        ? globalThis.String(object.metadataJson)
+        : isSet(object.metadata_json)
+        ? globalThis.String(object.metadata_json)
+        : "",
+    };
+  },
+
+  toJSON(message: PolicyLog): unknown {
+    const obj: any = {};
+    if (message.endpointId !== "") {
+      obj.endpointId = message.endpointId;
+    }
+    if (message.phase !== "") {
+      obj.phase = message.phase;
+    }
+    if (message.action !== "") {
+      obj.action = message.action;
+    }
+    if (message.metadataJson !== "") {
+      obj.metadataJson = message.metadataJson;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PolicyLog>, I>>(base?: I): PolicyLog {
+    return PolicyLog.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PolicyLog>, I>>(object: I): PolicyLog {
+    const message = createBasePolicyLog();
+    message.endpointId = object.endpointId ?? "";
+    message.phase = object.phase ?? "";
+    message.action = object.action ?? "";
+    message.metadataJson = object.metadataJson ?? "";
+    return message;
+  },
+};
+
+function createBaseHeader(): Header {
+  return { name: "", value: "" };
+}
+
+export const Header: MessageFns<Header> = {
+  encode(message: Header, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Header {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHeader();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Header {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: Header): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Header>, I>>(base?: I): Header {
+    return Header.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Header>, I>>(object: I): Header {
+    const message = createBaseHeader();
+    message.name = object.name ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseCapturedMessage(): CapturedMessage {
+  return {
+    headers: [],
+    headersTruncated: false,
+    body: Buffer.alloc(0),
+    bodySize: 0,
+    bodyTruncated: false,
+    bodyIncomplete: false,
+  };
+}
+
+export const CapturedMessage: MessageFns<CapturedMessage> = {
+  encode(message: CapturedMessage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.headers) {
+      Header.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.headersTruncated !== false) {
+      writer.uint32(16).bool(message.headersTruncated);
+    }
+    if (message.body.length !== 0) {
+      writer.uint32(26).bytes(message.body);
+    }
+    if (message.bodySize !== 0) {
+      writer.uint32(32).int64(message.bodySize);
+    }
+    if (message.bodyTruncated !== false) {
+      writer.uint32(40).bool(message.bodyTruncated);
+    }
+    if (message.bodyIncomplete !== false) {
+      writer.uint32(48).bool(message.bodyIncomplete);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CapturedMessage {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCapturedMessage();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.headers.push(Header.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.headersTruncated = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.body = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.bodySize = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.bodyTruncated = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.bodyIncomplete = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CapturedMessage {
+    return {
+      headers: globalThis.Array.isArray(object?.headers) ? object.headers.map((e: any) => Header.fromJSON(e)) : [],
+      headersTruncated: isSet(object.headersTruncated)
+        ? globalThis.Boolean(object.headersTruncated)
+        : isSet(object.headers_truncated)
+        ? globalThis.Boolean(object.headers_truncated)
+        : false,
+      body: isSet(object.body) ? Buffer.from(bytesFromBase64(object.body)) : Buffer.alloc(0),
+      bodySize: isSet(object.bodySize)
+        ? globalThis.Number(object.bodySize)
+        : isSet(object.body_size)
+        ? globalThis.Number(object.body_size)
+        : 0,
+      bodyTruncated: isSet(object.bodyTruncated)
+        ? globalThis.Boolean(object.bodyTruncated)
+        : isSet(object.body_truncated)
+        ? globalThis.Boolean(object.body_truncated)
+        : false,
+      bodyIncomplete: isSet(object.bodyIncomplete)
+        ? globalThis.Boolean(object.bodyIncomplete)
+        : isSet(object.body_incomplete)
+        ? globalThis.Boolean(object.body_incomplete)
+        : false,
+    };
+  },
+
+  toJSON(message: CapturedMessage): unknown {
+    const obj: any = {};
+    if (message.headers?.length) {
+      obj.headers = message.headers.map((e) => Header.toJSON(e));
+    }
+    if (message.headersTruncated !== false) {
+      obj.headersTruncated = message.headersTruncated;
+    }
+    if (message.body.length !== 0) {
+      obj.body = base64FromBytes(message.body);
+    }
+    if (message.bodySize !== 0) {
+      obj.bodySize = Math.round(message.bodySize);
+    }
+    if (message.bodyTruncated !== false) {
+      obj.bodyTruncated = message.bodyTruncated;
+    }
+    if (message.bodyIncomplete !== false) {
+      obj.bodyIncomplete = message.bodyIncomplete;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CapturedMessage>, I>>(base?: I): CapturedMessage {
+    return CapturedMessage.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CapturedMessage>, I>>(object: I): CapturedMessage {
+    const message = createBaseCapturedMessage();
+    message.headers = object.headers?.map((e) => Header.fromPartial(e)) || [];
+    message.headersTruncated = object.headersTruncated ?? false;
+    message.body = object.body ?? Buffer.alloc(0);
+    message.bodySize = object.bodySize ?? 0;
+    message.bodyTruncated = object.bodyTruncated ?? false;
+    message.bodyIncomplete = object.bodyIncomplete ?? false;
+    return message;
+  },
+};
+
+function createBaseListCapturesRequest(): ListCapturesRequest {
+  return {
+    endpoint: "",
+    pathPrefix: "",
+    method: "",
+    status: "",
+    startedAfter: "",
+    startedBefore: "",
+    pageSize: 0,
+    pageToken: "",
+    localOnly: false,
+  };
+}
+
+export const ListCapturesRequest: MessageFns<ListCapturesRequest> = {
+  encode(message: ListCapturesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.endpoint !== "") {
+      writer.uint32(10).string(message.endpoint);
+    }
+    if (message.pathPrefix !== "") {
+      writer.uint32(18).string(message.pathPrefix);
+    }
+    if (message.method !== "") {
+      writer.uint32(26).string(message.method);
+    }
+    if (message.status !== "") {
+      writer.uint32(34).string(message.status);
+    }
+    if (message.startedAfter !== "") {
+      writer.uint32(42).string(message.startedAfter);
+    }
+    if (message.startedBefore !== "") {
+      writer.uint32(50).string(message.startedBefore);
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(56).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(66).string(message.pageToken);
+    }
+    if (message.localOnly !== false) {
+      writer.uint32(72).bool(message.localOnly);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListCapturesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListCapturesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.endpoint = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.pathPrefix = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.method = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.status = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.startedAfter = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.startedBefore = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.localOnly = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListCapturesRequest {
+    return {
+      endpoint: isSet(object.endpoint) ? globalThis.String(object.endpoint) : "",
+      pathPrefix: isSet(object.pathPrefix)
+        ? globalThis.String(object.pathPrefix)
+        : isSet(object.path_prefix)
+        ? globalThis.String(object.path_prefix)
+        : "",
+      method: isSet(object.method) ? globalThis.String(object.method) : "",
+      status: isSet(object.status) ? globalThis.String(object.status) : "",
+      startedAfter: isSet(object.startedAfter)
+        ? globalThis.String(object.startedAfter)
+        : isSet(object.started_after)
+        ? globalThis.String(object.started_after)
+        : "",
+      startedBefore: isSet(object.startedBefore)
+        ? globalThis.String(object.startedBefore)
+        : isSet(object.started_before)
+        ? globalThis.String(object.started_before)
+        : "",
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+      localOnly: isSet(object.localOnly)
+        ? globalThis.Boolean(object.localOnly)
+        : isSet(object.local_only)
+        ? globalThis.Boolean(object.local_only)
+        : false,
+    };
+  },
+
+  toJSON(message: ListCapturesRequest): unknown {
+    const obj: any = {};
+    if (message.endpoint !== "") {
+      obj.endpoint = message.endpoint;
+    }
+    if (message.pathPrefix !== "") {
+      obj.pathPrefix = message.pathPrefix;
+    }
+    if (message.method !== "") {
+      obj.method = message.method;
+    }
+    if (message.status !== "") {
+      obj.status = message.status;
+    }
+    if (message.startedAfter !== "") {
+      obj.startedAfter = message.startedAfter;
+    }
+    if (message.startedBefore !== "") {
+      obj.startedBefore = message.startedBefore;
+    }
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
+    if (message.localOnly !== false) {
+      obj.localOnly = message.localOnly;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListCapturesRequest>, I>>(base?: I): ListCapturesRequest {
+    return ListCapturesRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListCapturesRequest>, I>>(object: I): ListCapturesRequest {
+    const message = createBaseListCapturesRequest();
+    message.endpoint = object.endpoint ?? "";
+    message.pathPrefix = object.pathPrefix ?? "";
+    message.method = object.method ?? "";
+    message.status = object.status ?? "";
+    message.startedAfter = object.startedAfter ?? "";
+    message.startedBefore = object.startedBefore ?? "";
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
+    message.localOnly = object.localOnly ?? false;
+    return message;
+  },
+};
+
+function createBaseListCapturesResponse(): ListCapturesResponse {
+  return { captures: [], nextPageToken: "", unreachableNodes: [] };
+}
+
+export const ListCapturesResponse: MessageFns<ListCapturesResponse> = {
+  encode(message: ListCapturesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.captures) {
+      Capture.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    for (const v of message.unreachableNodes) {
+      writer.uint32(26).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListCapturesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListCapturesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.captures.push(Capture.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.unreachableNodes.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListCapturesResponse {
+    return {
+      captures: globalThis.Array.isArray(object?.captures) ? object.captures.map((e: any) => Capture.fromJSON(e)) : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+      unreachableNodes: globalThis.Array.isArray(object?.unreachableNodes)
+        ? object.unreachableNodes.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.unreachable_nodes)
+        ? object.unreachable_nodes.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ListCapturesResponse): unknown {
+    const obj: any = {};
+    if (message.captures?.length) {
+      obj.captures = message.captures.map((e) => Capture.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    if (message.unreachableNodes?.length) {
+      obj.unreachableNodes = message.unreachableNodes;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListCapturesResponse>, I>>(base?: I): ListCapturesResponse {
+    return ListCapturesResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListCapturesResponse>, I>>(object: I): ListCapturesResponse {
+    const message = createBaseListCapturesResponse();
+    message.captures = object.captures?.map((e) => Capture.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
+    message.unreachableNodes = object.unreachableNodes?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseGetCaptureRequest(): GetCaptureRequest {
+  return { id: "" };
+}
+
+export const GetCaptureRequest: MessageFns<GetCaptureRequest> = {
+  encode(message: GetCaptureRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetCaptureRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetCaptureRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetCaptureRequest {
+    return { id: isSet(object.id) ? globalThis.String(object.id) : "" };
+  },
+
+  toJSON(message: GetCaptureRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetCaptureRequest>, I>>(base?: I): GetCaptureRequest {
+    return GetCaptureRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetCaptureRequest>, I>>(object: I): GetCaptureRequest {
+    const message = createBaseGetCaptureRequest();
+    message.id = object.id ?? "";
+    return message;
+  },
+};
+
+function createBaseReplayRequest(): ReplayRequest {
+  return { id: "", method: undefined, path: undefined, setHeaders: [], removeHeaders: [], body: undefined };
+}
+
+export const ReplayRequest: MessageFns<ReplayRequest> = {
+  encode(message: ReplayRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.method !== undefined) {
+      writer.uint32(18).string(message.method);
+    }
+    if (message.path !== undefined) {
+      writer.uint32(26).string(message.path);
+    }
+    for (const v of message.setHeaders) {
+      Header.encode(v!, writer.uint32(34).fork()).join();
+    }
+    for (const v of message.removeHeaders) {
+      writer.uint32(42).string(v!);
+    }
+    if (message.body !== undefined) {
+      writer.uint32(50).bytes(message.body);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReplayRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReplayRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.method = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.setHeaders.push(Header.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.removeHeaders.push(reader.string());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.body = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReplayRequest {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      method: isSet(object.method) ? globalThis.String(object.method) : undefined,
+      path: isSet(object.path) ? globalThis.String(object.path) : undefined,
+      setHeaders: globalThis.Array.isArray(object?.setHeaders)
+        ? object.setHeaders.map((e: any) => Header.fromJSON(e))
+        : globalThis.Array.isArray(object?.set_headers)
+        ? object.set_headers.map((e: any) => Header.fromJSON(e))
+        : [],
+      removeHeaders: globalThis.Array.isArray(object?.removeHeaders)
+        ? object.removeHeaders.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.remove_headers)
+        ? object.remove_headers.map((e: any) => globalThis.String(e))
+        : [],
+      body: isSet(object.body) ? Buffer.from(bytesFromBase64(object.body)) : undefined,
+    };
+  },
+
+  toJSON(message: ReplayRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.method !== undefined) {
+      obj.method = message.method;
+    }
+    if (message.path !== undefined) {
+      obj.path = message.path;
+    }
+    if (message.setHeaders?.length) {
+      obj.setHeaders = message.setHeaders.map((e) => Header.toJSON(e));
+    }
+    if (message.removeHeaders?.length) {
+      obj.removeHeaders = message.removeHeaders;
+    }
+    if (message.body !== undefined) {
+      obj.body = base64FromBytes(message.body);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReplayRequest>, I>>(base?: I): ReplayRequest {
+    return ReplayRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReplayRequest>, I>>(object: I): ReplayRequest {
+    const message = createBaseReplayRequest();
+    message.id = object.id ?? "";
+    message.method = object.method ?? undefined;
+    message.path = object.path ?? undefined;
+    message.setHeaders = object.setHeaders?.map((e) => Header.fromPartial(e)) || [];
+    message.removeHeaders = object.removeHeaders?.map((e) => e) || [];
+    message.body = object.body ?? undefined;
+    return message;
+  },
+};
+
+function createBaseReplayResult(): ReplayResult {
+  return {
+    id: "",
+    replayOf: "",
+    nodeId: "",
+    region: "",
+    status: 0,
+    errorCode: "",
+    headers: [],
+    body: Buffer.alloc(0),
+    bodySize: 0,
+    bodyTruncated: false,
+    durationMs: 0,
+  };
+}
+
+export const ReplayResult: MessageFns<ReplayResult> = {
+  encode(message: ReplayResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.replayOf !== "") {
+      writer.uint32(18).string(message.replayOf);
+    }
+    if (message.nodeId !== "") {
+      writer.uint32(26).string(message.nodeId);
+    }
+    if (message.region !== "") {
+      writer.uint32(34).string(message.region);
+    }
+    if (message.status !== 0) {
+      writer.uint32(40).int32(message.status);
+    }
+    if (message.errorCode !== "") {
+      writer.uint32(50).string(message.errorCode);
+    }
+    for (const v of message.headers) {
+      Header.encode(v!, writer.uint32(58).fork()).join();
+    }
+    if (message.body.length !== 0) {
+      writer.uint32(66).bytes(message.body);
+    }
+    if (message.bodySize !== 0) {
+      writer.uint32(72).int64(message.bodySize);
+    }
+    if (message.bodyTruncated !== false) {
+      writer.uint32(80).bool(message.bodyTruncated);
+    }
+    if (message.durationMs !== 0) {
+      writer.uint32(89).double(message.durationMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReplayResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReplayResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.replayOf = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.region = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.status = reader.int32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.errorCode = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.headers.push(Header.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.body = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.bodySize = longToNumber(reader.int64());
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.bodyTruncated = reader.bool();
+            continue;
+          }
+          case 11: {
+            if (tag !== 89) {
+              break;
+            }
+
+            message.durationMs = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReplayResult {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      replayOf: isSet(object.replayOf)
+        ? globalThis.String(object.replayOf)
+        : isSet(object.replay_of)
+        ? globalThis.String(object.replay_of)
+        : "",
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
+      region: isSet(object.region) ? globalThis.String(object.region) : "",
+      status: isSet(object.status) ? globalThis.Number(object.status) : 0,
+      errorCode: isSet(object.errorCode)
+        ? globalThis.String(object.errorCode)
+        : isSet(object.error_code)
+        ? globalThis.String(object.error_code)
+        : "",
+      headers: globalThis.Array.isArray(object?.headers)
+        ? object.headers.map((e: any) => Header.fromJSON(e))
+        : [],
+      body: isSet(object.body) ? Buffer.from(bytesFromBase64(object.body)) : Buffer.alloc(0),
+      bodySize: isSet(object.bodySize)
+        ? globalThis.Number(object.bodySize)
+        : isSet(object.body_size)
+        ? globalThis.Number(object.body_size)
+        : 0,
+      bodyTruncated: isSet(object.bodyTruncated)
+        ? globalThis.Boolean(object.bodyTruncated)
+        : isSet(object.body_truncated)
+        ? globalThis.Boolean(object.body_truncated)
+        : false,
+      durationMs: isSet(object.durationMs)
+        ? globalThis.Number(object.durationMs)
+        : isSet(object.duration_ms)
+        ? globalThis.Number(object.duration_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: ReplayResult): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.replayOf !== "") {
+      obj.replayOf = message.replayOf;
+    }
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
+    if (message.region !== "") {
+      obj.region = message.region;
+    }
+    if (message.status !== 0) {
+      obj.status = Math.round(message.status);
+    }
+    if (message.errorCode !== "") {
+      obj.errorCode = message.errorCode;
+    }
+    if (message.headers?.length) {
+      obj.headers = message.headers.map((e) => Header.toJSON(e));
+    }
+    if (message.body.length !== 0) {
+      obj.body = base64FromBytes(message.body);
+    }
+    if (message.bodySize !== 0) {
+      obj.bodySize = Math.round(message.bodySize);
+    }
+    if (message.bodyTruncated !== false) {
+      obj.bodyTruncated = message.bodyTruncated;
+    }
+    if (message.durationMs !== 0) {
+      obj.durationMs = floatToJson(message.durationMs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReplayResult>, I>>(base?: I): ReplayResult {
+    return ReplayResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReplayResult>, I>>(object: I): ReplayResult {
+    const message = createBaseReplayResult();
+    message.id = object.id ?? "";
+    message.replayOf = object.replayOf ?? "";
+    message.nodeId = object.nodeId ?? "";
+    message.region = object.region ?? "";
+    message.status = object.status ?? 0;
+    message.errorCode = object.errorCode ?? "";
+    message.headers = object.headers?.map((e) => Header.fromPartial(e)) || [];
+    message.body = object.body ?? Buffer.alloc(0);
+    message.bodySize = object.bodySize ?? 0;
+    message.bodyTruncated = object.bodyTruncated ?? false;
+    message.durationMs = object.durationMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseCaptureSettings(): CaptureSettings {
+  return { endpoint: "", account: "", full: false, maxBodyBytes: 0, source: "" };
+}
+
+export const CaptureSettings: MessageFns<CaptureSettings> = {
+  encode(message: CaptureSettings, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.endpoint !== "") {
+      writer.uint32(10).string(message.endpoint);
+    }
+    if (message.account !== "") {
+      writer.uint32(18).string(message.account);
+    }
+    if (message.full !== false) {
+      writer.uint32(24).bool(message.full);
+    }
+    if (message.maxBodyBytes !== 0) {
+      writer.uint32(32).int32(message.maxBodyBytes);
+    }
+    if (message.source !== "") {
+      writer.uint32(42).string(message.source);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CaptureSettings {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCaptureSettings();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.endpoint = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.account = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.full = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.maxBodyBytes = reader.int32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CaptureSettings {
+    return {
+      endpoint: isSet(object.endpoint) ? globalThis.String(object.endpoint) : "",
+      account: isSet(object.account) ? globalThis.String(object.account) : "",
+      full: isSet(object.full) ? globalThis.Boolean(object.full) : false,
+      maxBodyBytes: isSet(object.maxBodyBytes)
+        ? globalThis.Number(object.maxBodyBytes)
+        : isSet(object.max_body_bytes)
+        ? globalThis.Number(object.max_body_bytes)
+        : 0,
+      source: isSet(object.source) ? globalThis.String(object.source) : "",
+    };
+  },
+
+  toJSON(message: CaptureSettings): unknown {
+    const obj: any = {};
+    if (message.endpoint !== "") {
+      obj.endpoint = message.endpoint;
+    }
+    if (message.account !== "") {
+      obj.account = message.account;
+    }
+    if (message.full !== false) {
+      obj.full = message.full;
+    }
+    if (message.maxBodyBytes !== 0) {
+      obj.maxBodyBytes = Math.round(message.maxBodyBytes);
+    }
+    if (message.source !== "") {
+      obj.source = message.source;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CaptureSettings>, I>>(base?: I): CaptureSettings {
+    return CaptureSettings.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CaptureSettings>, I>>(object: I): CaptureSettings {
+    const message = createBaseCaptureSettings();
+    message.endpoint = object.endpoint ?? "";
+    message.account = object.account ?? "";
+    message.full = object.full ?? false;
+    message.maxBodyBytes = object.maxBodyBytes ?? 0;
+    message.source = object.source ?? "";
+    return message;
+  },
+};
+
+function createBaseGetCaptureSettingsRequest(): GetCaptureSettingsRequest {
+  return { endpoint: "" };
+}
+
+export const GetCaptureSettingsRequest: MessageFns<GetCaptureSettingsRequest> = {
+  encode(message: GetCaptureSettingsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.endpoint !== "") {
+      writer.uint32(10).string(message.endpoint);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetCaptureSettingsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetCaptureSettingsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.endpoint = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetCaptureSettingsRequest {
+    return { endpoint: isSet(object.endpoint) ? globalThis.String(object.endpoint) : "" };
+  },
+
+  toJSON(message: GetCaptureSettingsRequest): unknown {
+    const obj: any = {};
+    if (message.endpoint !== "") {
+      obj.endpoint = message.endpoint;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetCaptureSettingsRequest>, I>>(base?: I): GetCaptureSettingsRequest {
+    return GetCaptureSettingsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetCaptureSettingsRequest>, I>>(object: I): GetCaptureSettingsRequest {
+    const message = createBaseGetCaptureSettingsRequest();
+    message.endpoint = object.endpoint ?? "";
+    return message;
+  },
+};
+
+function createBaseUpdateCaptureSettingsRequest(): UpdateCaptureSettingsRequest {
+  return { endpoint: "", full: undefined, maxBodyBytes: undefined, reset: false };
+}
+
+export const UpdateCaptureSettingsRequest: MessageFns<UpdateCaptureSettingsRequest> = {
+  encode(message: UpdateCaptureSettingsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.endpoint !== "") {
+      writer.uint32(10).string(message.endpoint);
+    }
+    if (message.full !== undefined) {
+      writer.uint32(16).bool(message.full);
+    }
+    if (message.maxBodyBytes !== undefined) {
+      writer.uint32(24).int32(message.maxBodyBytes);
+    }
+    if (message.reset !== false) {
+      writer.uint32(32).bool(message.reset);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateCaptureSettingsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateCaptureSettingsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.endpoint = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.full = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.maxBodyBytes = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.reset = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateCaptureSettingsRequest {
+    return {
+      endpoint: isSet(object.endpoint) ? globalThis.String(object.endpoint) : "",
+      full: isSet(object.full) ? globalThis.Boolean(object.full) : undefined,
+      maxBodyBytes: isSet(object.maxBodyBytes)
+        ? globalThis.Number(object.maxBodyBytes)
+        : isSet(object.max_body_bytes)
+        ? globalThis.Number(object.max_body_bytes)
+        : undefined,
+      reset: isSet(object.reset) ? globalThis.Boolean(object.reset) : false,
+    };
+  },
+
+  toJSON(message: UpdateCaptureSettingsRequest): unknown {
+    const obj: any = {};
+    if (message.endpoint !== "") {
+      obj.endpoint = message.endpoint;
+    }
+    if (message.full !== undefined) {
+      obj.full = message.full;
+    }
+    if (message.maxBodyBytes !== undefined) {
+      obj.maxBodyBytes = Math.round(message.maxBodyBytes);
+    }
+    if (message.reset !== false) {
+      obj.reset = message.reset;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UpdateCaptureSettingsRequest>, I>>(base?: I): UpdateCaptureSettingsRequest {
+    return UpdateCaptureSettingsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpdateCaptureSettingsRequest>, I>>(object: I): UpdateCaptureSettingsRequest {
+    const message = createBaseUpdateCaptureSettingsRequest();
+    message.endpoint = object.endpoint ?? "";
+    message.full = object.full ?? undefined;
+    message.maxBodyBytes = object.maxBodyBytes ?? undefined;
+    message.reset = object.reset ?? false;
+    return message;
+  },
+};
+
 export type EndpointServiceService = typeof EndpointServiceService;
 export const EndpointServiceService = {
   /**
@@ -3686,6 +6265,235 @@ export const ServerServiceClient = makeGenericClientConstructor(
   service: typeof ServerServiceService;
   serviceName: string;
 };
+
+/**
+ * The requests the edges received, as the Traffic Inspector keeps them. Each edge keeps what it
+ * received itself, in a bounded ring per endpoint: the metadata of every request (method, URL,
+ * status, latency, region, the member that served it, the policy decisions), and the headers
+ * and bodies (up to `max_body_bytes` each, the cut marked) when full capture is on for the
+ * endpoint or its account. List, Get and Replay on any edge ask every other edge over the peer
+ * mesh and merge the answers. An account's API key sees only requests addressed to its own
+ * endpoints; the bootstrap admin key sees every account's unless the call names one
+ * (`meshgate-account`).
+ */
+export type InspectorServiceService = typeof InspectorServiceService;
+export const InspectorServiceService = {
+  /**
+   * Captured requests, newest first, from this edge and every other edge that answers within
+   * 3 s (those that do not are listed in `unreachable_nodes`).
+   */
+  listCaptures: {
+    path: "/meshgate.admin.v1.InspectorService/ListCaptures" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListCapturesRequest): Buffer => Buffer.from(ListCapturesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListCapturesRequest => ListCapturesRequest.decode(value),
+    responseSerialize: (value: ListCapturesResponse): Buffer =>
+      Buffer.from(ListCapturesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListCapturesResponse => ListCapturesResponse.decode(value),
+  },
+  /**
+   * One captured request, with its headers and bodies when they were captured. NOT_FOUND when
+   * no edge holds it for the caller's account (rings forget the oldest requests).
+   */
+  getCapture: {
+    path: "/meshgate.admin.v1.InspectorService/GetCapture" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetCaptureRequest): Buffer => Buffer.from(GetCaptureRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetCaptureRequest => GetCaptureRequest.decode(value),
+    responseSerialize: (value: Capture): Buffer => Buffer.from(Capture.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Capture => Capture.decode(value),
+  },
+  /**
+   * Sends a captured request again, optionally changed, on the edge that captured it (it holds
+   * the body): through the endpoint's current pool and Traffic Policy, like a new request from
+   * the same client, with the header `meshgate-replay-of: <original id>` added for the
+   * upstream. The replay is captured too. FAILED_PRECONDITION (MG_REPLAY_INCOMPLETE) when only
+   * metadata or part of the body was captured and the call does not supply what is missing.
+   */
+  replay: {
+    path: "/meshgate.admin.v1.InspectorService/Replay" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ReplayRequest): Buffer => Buffer.from(ReplayRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReplayRequest => ReplayRequest.decode(value),
+    responseSerialize: (value: ReplayResult): Buffer => Buffer.from(ReplayResult.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReplayResult => ReplayResult.decode(value),
+  },
+  /** The capture settings in force for an endpoint (or the account), and where they come from. */
+  getCaptureSettings: {
+    path: "/meshgate.admin.v1.InspectorService/GetCaptureSettings" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetCaptureSettingsRequest): Buffer =>
+      Buffer.from(GetCaptureSettingsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetCaptureSettingsRequest => GetCaptureSettingsRequest.decode(value),
+    responseSerialize: (value: CaptureSettings): Buffer => Buffer.from(CaptureSettings.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CaptureSettings => CaptureSettings.decode(value),
+  },
+  /**
+   * Turns full capture on or off for an endpoint URL or the whole account. Stored in the admin
+   * store, so every edge applies it within the store's replication delay.
+   */
+  updateCaptureSettings: {
+    path: "/meshgate.admin.v1.InspectorService/UpdateCaptureSettings" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UpdateCaptureSettingsRequest): Buffer =>
+      Buffer.from(UpdateCaptureSettingsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UpdateCaptureSettingsRequest => UpdateCaptureSettingsRequest.decode(value),
+    responseSerialize: (value: CaptureSettings): Buffer => Buffer.from(CaptureSettings.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CaptureSettings => CaptureSettings.decode(value),
+  },
+} as const;
+
+export interface InspectorServiceServer extends UntypedServiceImplementation {
+  /**
+   * Captured requests, newest first, from this edge and every other edge that answers within
+   * 3 s (those that do not are listed in `unreachable_nodes`).
+   */
+  listCaptures: handleUnaryCall<ListCapturesRequest, ListCapturesResponse>;
+  /**
+   * One captured request, with its headers and bodies when they were captured. NOT_FOUND when
+   * no edge holds it for the caller's account (rings forget the oldest requests).
+   */
+  getCapture: handleUnaryCall<GetCaptureRequest, Capture>;
+  /**
+   * Sends a captured request again, optionally changed, on the edge that captured it (it holds
+   * the body): through the endpoint's current pool and Traffic Policy, like a new request from
+   * the same client, with the header `meshgate-replay-of: <original id>` added for the
+   * upstream. The replay is captured too. FAILED_PRECONDITION (MG_REPLAY_INCOMPLETE) when only
+   * metadata or part of the body was captured and the call does not supply what is missing.
+   */
+  replay: handleUnaryCall<ReplayRequest, ReplayResult>;
+  /** The capture settings in force for an endpoint (or the account), and where they come from. */
+  getCaptureSettings: handleUnaryCall<GetCaptureSettingsRequest, CaptureSettings>;
+  /**
+   * Turns full capture on or off for an endpoint URL or the whole account. Stored in the admin
+   * store, so every edge applies it within the store's replication delay.
+   */
+  updateCaptureSettings: handleUnaryCall<UpdateCaptureSettingsRequest, CaptureSettings>;
+}
+
+export interface InspectorServiceClient extends Client {
+  /**
+   * Captured requests, newest first, from this edge and every other edge that answers within
+   * 3 s (those that do not are listed in `unreachable_nodes`).
+   */
+  listCaptures(
+    request: ListCapturesRequest,
+    callback: (error: ServiceError | null, response: ListCapturesResponse) => void,
+  ): ClientUnaryCall;
+  listCaptures(
+    request: ListCapturesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListCapturesResponse) => void,
+  ): ClientUnaryCall;
+  listCaptures(
+    request: ListCapturesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListCapturesResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * One captured request, with its headers and bodies when they were captured. NOT_FOUND when
+   * no edge holds it for the caller's account (rings forget the oldest requests).
+   */
+  getCapture(
+    request: GetCaptureRequest,
+    callback: (error: ServiceError | null, response: Capture) => void,
+  ): ClientUnaryCall;
+  getCapture(
+    request: GetCaptureRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Capture) => void,
+  ): ClientUnaryCall;
+  getCapture(
+    request: GetCaptureRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Capture) => void,
+  ): ClientUnaryCall;
+  /**
+   * Sends a captured request again, optionally changed, on the edge that captured it (it holds
+   * the body): through the endpoint's current pool and Traffic Policy, like a new request from
+   * the same client, with the header `meshgate-replay-of: <original id>` added for the
+   * upstream. The replay is captured too. FAILED_PRECONDITION (MG_REPLAY_INCOMPLETE) when only
+   * metadata or part of the body was captured and the call does not supply what is missing.
+   */
+  replay(
+    request: ReplayRequest,
+    callback: (error: ServiceError | null, response: ReplayResult) => void,
+  ): ClientUnaryCall;
+  replay(
+    request: ReplayRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ReplayResult) => void,
+  ): ClientUnaryCall;
+  replay(
+    request: ReplayRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ReplayResult) => void,
+  ): ClientUnaryCall;
+  /** The capture settings in force for an endpoint (or the account), and where they come from. */
+  getCaptureSettings(
+    request: GetCaptureSettingsRequest,
+    callback: (error: ServiceError | null, response: CaptureSettings) => void,
+  ): ClientUnaryCall;
+  getCaptureSettings(
+    request: GetCaptureSettingsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CaptureSettings) => void,
+  ): ClientUnaryCall;
+  getCaptureSettings(
+    request: GetCaptureSettingsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CaptureSettings) => void,
+  ): ClientUnaryCall;
+  /**
+   * Turns full capture on or off for an endpoint URL or the whole account. Stored in the admin
+   * store, so every edge applies it within the store's replication delay.
+   */
+  updateCaptureSettings(
+    request: UpdateCaptureSettingsRequest,
+    callback: (error: ServiceError | null, response: CaptureSettings) => void,
+  ): ClientUnaryCall;
+  updateCaptureSettings(
+    request: UpdateCaptureSettingsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CaptureSettings) => void,
+  ): ClientUnaryCall;
+  updateCaptureSettings(
+    request: UpdateCaptureSettingsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CaptureSettings) => void,
+  ): ClientUnaryCall;
+}
+
+export const InspectorServiceClient = makeGenericClientConstructor(
+  InspectorServiceService,
+  "meshgate.admin.v1.InspectorService",
+) as unknown as {
+  new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): InspectorServiceClient;
+  service: typeof InspectorServiceService;
+  serviceName: string;
+};
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
+
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 

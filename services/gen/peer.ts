@@ -20,6 +20,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { Capture, ListCapturesRequest, ReplayRequest, ReplayResult } from "./admin.js";
 
 export const protobufPackage = "meshgate.peer.v1";
 
@@ -121,7 +122,7 @@ export interface Heartbeat {
 
 /** One stored record of the admin store. */
 export interface ConfigRecord {
-  /** "account", "endpoint", "domain", "authtoken" or "api_key". */
+  /** "account", "endpoint", "domain", "authtoken", "api_key" or "inspect" (capture settings). */
   kind: string;
   /** Id, unique within the kind. */
   id: string;
@@ -160,6 +161,64 @@ export interface PullRequest {
 export interface PullRequest_VersionsEntry {
   key: string;
   value: string;
+}
+
+/** Whose captures a call may see. */
+export interface PeerScope {
+  /** The account; ignored when all_accounts is set. */
+  account: string;
+  /** Every account (the caller used the bootstrap admin key without naming an account). */
+  allAccounts: boolean;
+}
+
+export interface PeerListCaptures {
+  scope:
+    | PeerScope
+    | undefined;
+  /** The filter and page as the admin client sent them (local_only is ignored). */
+  filter: ListCapturesRequest | undefined;
+}
+
+export interface PeerCaptures {
+  /** The answering node. */
+  nodeId: string;
+  /** Newest first, without headers and bodies. */
+  captures: Capture[];
+}
+
+export interface PeerGetCapture {
+  scope:
+    | PeerScope
+    | undefined;
+  /** Request id. */
+  id: string;
+}
+
+export interface PeerCaptureReply {
+  /** False when this edge holds no capture with that id for the scope. */
+  found: boolean;
+  capture: Capture | undefined;
+}
+
+export interface PeerReplay {
+  scope: PeerScope | undefined;
+  request: ReplayRequest | undefined;
+}
+
+export interface PeerReplayReply {
+  /** False when this edge holds no capture with that id for the scope. */
+  found: boolean;
+  /** Set when the replay was sent. */
+  result:
+    | ReplayResult
+    | undefined;
+  /**
+   * Set when the replay was refused (e.g. MG_REPLAY_INCOMPLETE): the meshgate code, the field
+   * and the message, which the calling edge returns to its client.
+   */
+  errorCode: string;
+  errorField: string;
+  errorMessage: string;
 }
 
 function createBasePeerMessage(): PeerMessage {
@@ -1573,6 +1632,683 @@ export const PullRequest_VersionsEntry: MessageFns<PullRequest_VersionsEntry> = 
   },
 };
 
+function createBasePeerScope(): PeerScope {
+  return { account: "", allAccounts: false };
+}
+
+export const PeerScope: MessageFns<PeerScope> = {
+  encode(message: PeerScope, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.account !== "") {
+      writer.uint32(10).string(message.account);
+    }
+    if (message.allAccounts !== false) {
+      writer.uint32(16).bool(message.allAccounts);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PeerScope {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePeerScope();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.account = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.allAccounts = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PeerScope {
+    return {
+      account: isSet(object.account) ? globalThis.String(object.account) : "",
+      allAccounts: isSet(object.allAccounts)
+        ? globalThis.Boolean(object.allAccounts)
+        : isSet(object.all_accounts)
+        ? globalThis.Boolean(object.all_accounts)
+        : false,
+    };
+  },
+
+  toJSON(message: PeerScope): unknown {
+    const obj: any = {};
+    if (message.account !== "") {
+      obj.account = message.account;
+    }
+    if (message.allAccounts !== false) {
+      obj.allAccounts = message.allAccounts;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PeerScope>, I>>(base?: I): PeerScope {
+    return PeerScope.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PeerScope>, I>>(object: I): PeerScope {
+    const message = createBasePeerScope();
+    message.account = object.account ?? "";
+    message.allAccounts = object.allAccounts ?? false;
+    return message;
+  },
+};
+
+function createBasePeerListCaptures(): PeerListCaptures {
+  return { scope: undefined, filter: undefined };
+}
+
+export const PeerListCaptures: MessageFns<PeerListCaptures> = {
+  encode(message: PeerListCaptures, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.scope !== undefined) {
+      PeerScope.encode(message.scope, writer.uint32(10).fork()).join();
+    }
+    if (message.filter !== undefined) {
+      ListCapturesRequest.encode(message.filter, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PeerListCaptures {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePeerListCaptures();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.scope = PeerScope.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.filter = ListCapturesRequest.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PeerListCaptures {
+    return {
+      scope: isSet(object.scope) ? PeerScope.fromJSON(object.scope) : undefined,
+      filter: isSet(object.filter) ? ListCapturesRequest.fromJSON(object.filter) : undefined,
+    };
+  },
+
+  toJSON(message: PeerListCaptures): unknown {
+    const obj: any = {};
+    if (message.scope !== undefined) {
+      obj.scope = PeerScope.toJSON(message.scope);
+    }
+    if (message.filter !== undefined) {
+      obj.filter = ListCapturesRequest.toJSON(message.filter);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PeerListCaptures>, I>>(base?: I): PeerListCaptures {
+    return PeerListCaptures.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PeerListCaptures>, I>>(object: I): PeerListCaptures {
+    const message = createBasePeerListCaptures();
+    message.scope = (object.scope !== undefined && object.scope !== null)
+      ? PeerScope.fromPartial(object.scope)
+      : undefined;
+    message.filter = (object.filter !== undefined && object.filter !== null)
+      ? ListCapturesRequest.fromPartial(object.filter)
+      : undefined;
+    return message;
+  },
+};
+
+function createBasePeerCaptures(): PeerCaptures {
+  return { nodeId: "", captures: [] };
+}
+
+export const PeerCaptures: MessageFns<PeerCaptures> = {
+  encode(message: PeerCaptures, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nodeId !== "") {
+      writer.uint32(10).string(message.nodeId);
+    }
+    for (const v of message.captures) {
+      Capture.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PeerCaptures {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePeerCaptures();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.captures.push(Capture.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PeerCaptures {
+    return {
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
+      captures: globalThis.Array.isArray(object?.captures) ? object.captures.map((e: any) => Capture.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: PeerCaptures): unknown {
+    const obj: any = {};
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
+    if (message.captures?.length) {
+      obj.captures = message.captures.map((e) => Capture.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PeerCaptures>, I>>(base?: I): PeerCaptures {
+    return PeerCaptures.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PeerCaptures>, I>>(object: I): PeerCaptures {
+    const message = createBasePeerCaptures();
+    message.nodeId = object.nodeId ?? "";
+    message.captures = object.captures?.map((e) => Capture.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBasePeerGetCapture(): PeerGetCapture {
+  return { scope: undefined, id: "" };
+}
+
+export const PeerGetCapture: MessageFns<PeerGetCapture> = {
+  encode(message: PeerGetCapture, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.scope !== undefined) {
+      PeerScope.encode(message.scope, writer.uint32(10).fork()).join();
+    }
+    if (message.id !== "") {
+      writer.uint32(18).string(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PeerGetCapture {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePeerGetCapture();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.scope = PeerScope.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PeerGetCapture {
+    return {
+      scope: isSet(object.scope) ? PeerScope.fromJSON(object.scope) : undefined,
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+    };
+  },
+
+  toJSON(message: PeerGetCapture): unknown {
+    const obj: any = {};
+    if (message.scope !== undefined) {
+      obj.scope = PeerScope.toJSON(message.scope);
+    }
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PeerGetCapture>, I>>(base?: I): PeerGetCapture {
+    return PeerGetCapture.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PeerGetCapture>, I>>(object: I): PeerGetCapture {
+    const message = createBasePeerGetCapture();
+    message.scope = (object.scope !== undefined && object.scope !== null)
+      ? PeerScope.fromPartial(object.scope)
+      : undefined;
+    message.id = object.id ?? "";
+    return message;
+  },
+};
+
+function createBasePeerCaptureReply(): PeerCaptureReply {
+  return { found: false, capture: undefined };
+}
+
+export const PeerCaptureReply: MessageFns<PeerCaptureReply> = {
+  encode(message: PeerCaptureReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.found !== false) {
+      writer.uint32(8).bool(message.found);
+    }
+    if (message.capture !== undefined) {
+      Capture.encode(message.capture, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PeerCaptureReply {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePeerCaptureReply();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.found = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.capture = Capture.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PeerCaptureReply {
+    return {
+      found: isSet(object.found) ? globalThis.Boolean(object.found) : false,
+      capture: isSet(object.capture) ? Capture.fromJSON(object.capture) : undefined,
+    };
+  },
+
+  toJSON(message: PeerCaptureReply): unknown {
+    const obj: any = {};
+    if (message.found !== false) {
+      obj.found = message.found;
+    }
+    if (message.capture !== undefined) {
+      obj.capture = Capture.toJSON(message.capture);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PeerCaptureReply>, I>>(base?: I): PeerCaptureReply {
+    return PeerCaptureReply.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PeerCaptureReply>, I>>(object: I): PeerCaptureReply {
+    const message = createBasePeerCaptureReply();
+    message.found = object.found ?? false;
+    message.capture = (object.capture !== undefined && object.capture !== null)
+      ? Capture.fromPartial(object.capture)
+      : undefined;
+    return message;
+  },
+};
+
+function createBasePeerReplay(): PeerReplay {
+  return { scope: undefined, request: undefined };
+}
+
+export const PeerReplay: MessageFns<PeerReplay> = {
+  encode(message: PeerReplay, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.scope !== undefined) {
+      PeerScope.encode(message.scope, writer.uint32(10).fork()).join();
+    }
+    if (message.request !== undefined) {
+      ReplayRequest.encode(message.request, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PeerReplay {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePeerReplay();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.scope = PeerScope.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.request = ReplayRequest.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PeerReplay {
+    return {
+      scope: isSet(object.scope) ? PeerScope.fromJSON(object.scope) : undefined,
+      request: isSet(object.request) ? ReplayRequest.fromJSON(object.request) : undefined,
+    };
+  },
+
+  toJSON(message: PeerReplay): unknown {
+    const obj: any = {};
+    if (message.scope !== undefined) {
+      obj.scope = PeerScope.toJSON(message.scope);
+    }
+    if (message.request !== undefined) {
+      obj.request = ReplayRequest.toJSON(message.request);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PeerReplay>, I>>(base?: I): PeerReplay {
+    return PeerReplay.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PeerReplay>, I>>(object: I): PeerReplay {
+    const message = createBasePeerReplay();
+    message.scope = (object.scope !== undefined && object.scope !== null)
+      ? PeerScope.fromPartial(object.scope)
+      : undefined;
+    message.request = (object.request !== undefined && object.request !== null)
+      ? ReplayRequest.fromPartial(object.request)
+      : undefined;
+    return message;
+  },
+};
+
+function createBasePeerReplayReply(): PeerReplayReply {
+  return { found: false, result: undefined, errorCode: "", errorField: "", errorMessage: "" };
+}
+
+export const PeerReplayReply: MessageFns<PeerReplayReply> = {
+  encode(message: PeerReplayReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.found !== false) {
+      writer.uint32(8).bool(message.found);
+    }
+    if (message.result !== undefined) {
+      ReplayResult.encode(message.result, writer.uint32(18).fork()).join();
+    }
+    if (message.errorCode !== "") {
+      writer.uint32(26).string(message.errorCode);
+    }
+    if (message.errorField !== "") {
+      writer.uint32(34).string(message.errorField);
+    }
+    if (message.errorMessage !== "") {
+      writer.uint32(42).string(message.errorMessage);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PeerReplayReply {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePeerReplayReply();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.found = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.result = ReplayResult.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.errorCode = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.errorField = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.errorMessage = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PeerReplayReply {
+    return {
+      found: isSet(object.found) ? globalThis.Boolean(object.found) : false,
+      result: isSet(object.result) ? ReplayResult.fromJSON(object.result) : undefined,
+      errorCode: isSet(object.errorCode)
+        ? globalThis.String(object.errorCode)
+        : isSet(object.error_code)
+        ? globalThis.String(object.error_code)
+        : "",
+      errorField: isSet(object.errorField)
+        ? globalThis.String(object.errorField)
+        : isSet(object.error_field)
+        ? globalThis.String(object.error_field)
+        : "",
+      errorMessage: isSet(object.errorMessage)
+        ? globalThis.String(object.errorMessage)
+        : isSet(object.error_message)
+        ? globalThis.String(object.error_message)
+        : "",
+    };
+  },
+
+  toJSON(message: PeerReplayReply): unknown {
+    const obj: any = {};
+    if (message.found !== false) {
+      obj.found = message.found;
+    }
+    if (message.result !== undefined) {
+      obj.result = ReplayResult.toJSON(message.result);
+    }
+    if (message.errorCode !== "") {
+      obj.errorCode = message.errorCode;
+    }
+    if (message.errorField !== "") {
+      obj.errorField = message.errorField;
+    }
+    if (message.errorMessage !== "") {
+      obj.errorMessage = message.errorMessage;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PeerReplayReply>, I>>(base?: I): PeerReplayReply {
+    return PeerReplayReply.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PeerReplayReply>, I>>(object: I): PeerReplayReply {
+    const message = createBasePeerReplayReply();
+    message.found = object.found ?? false;
+    message.result = (object.result !== undefined && object.result !== null)
+      ? ReplayResult.fromPartial(object.result)
+      : undefined;
+    message.errorCode = object.errorCode ?? "";
+    message.errorField = object.errorField ?? "";
+    message.errorMessage = object.errorMessage ?? "";
+    return message;
+  },
+};
+
 /**
  * The presence mesh between edge nodes. Callers authenticate with the cluster secret
  * (metadata `authorization: Bearer <secret>`) and name themselves (metadata `meshgate-node`).
@@ -1702,6 +2438,116 @@ export const ConfigSyncServiceClient = makeGenericClientConstructor(
 ) as unknown as {
   new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): ConfigSyncServiceClient;
   service: typeof ConfigSyncServiceService;
+  serviceName: string;
+};
+
+/**
+ * The Traffic Inspector across the cluster. Each edge keeps the requests it received itself;
+ * InspectorService calls on one edge ask every other edge with these calls and merge the
+ * answers. The calling edge has authenticated the admin client: it names the account whose
+ * requests are wanted (or every account, for the bootstrap admin key). Same authentication as
+ * PeerService.
+ */
+export type InspectorPeerServiceService = typeof InspectorPeerServiceService;
+export const InspectorPeerServiceService = {
+  /** This edge's captures matching the filter (at most page_size + 1 of them, newest first). */
+  list: {
+    path: "/meshgate.peer.v1.InspectorPeerService/List" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PeerListCaptures): Buffer => Buffer.from(PeerListCaptures.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PeerListCaptures => PeerListCaptures.decode(value),
+    responseSerialize: (value: PeerCaptures): Buffer => Buffer.from(PeerCaptures.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PeerCaptures => PeerCaptures.decode(value),
+  },
+  /** One capture with its headers and bodies, if this edge holds it. */
+  get: {
+    path: "/meshgate.peer.v1.InspectorPeerService/Get" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PeerGetCapture): Buffer => Buffer.from(PeerGetCapture.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PeerGetCapture => PeerGetCapture.decode(value),
+    responseSerialize: (value: PeerCaptureReply): Buffer => Buffer.from(PeerCaptureReply.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PeerCaptureReply => PeerCaptureReply.decode(value),
+  },
+  /** Replays a capture this edge holds (found = false when it holds none with that id). */
+  replay: {
+    path: "/meshgate.peer.v1.InspectorPeerService/Replay" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PeerReplay): Buffer => Buffer.from(PeerReplay.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PeerReplay => PeerReplay.decode(value),
+    responseSerialize: (value: PeerReplayReply): Buffer => Buffer.from(PeerReplayReply.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PeerReplayReply => PeerReplayReply.decode(value),
+  },
+} as const;
+
+export interface InspectorPeerServiceServer extends UntypedServiceImplementation {
+  /** This edge's captures matching the filter (at most page_size + 1 of them, newest first). */
+  list: handleUnaryCall<PeerListCaptures, PeerCaptures>;
+  /** One capture with its headers and bodies, if this edge holds it. */
+  get: handleUnaryCall<PeerGetCapture, PeerCaptureReply>;
+  /** Replays a capture this edge holds (found = false when it holds none with that id). */
+  replay: handleUnaryCall<PeerReplay, PeerReplayReply>;
+}
+
+export interface InspectorPeerServiceClient extends Client {
+  /** This edge's captures matching the filter (at most page_size + 1 of them, newest first). */
+  list(
+    request: PeerListCaptures,
+    callback: (error: ServiceError | null, response: PeerCaptures) => void,
+  ): ClientUnaryCall;
+  list(
+    request: PeerListCaptures,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PeerCaptures) => void,
+  ): ClientUnaryCall;
+  list(
+    request: PeerListCaptures,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PeerCaptures) => void,
+  ): ClientUnaryCall;
+  /** One capture with its headers and bodies, if this edge holds it. */
+  get(
+    request: PeerGetCapture,
+    callback: (error: ServiceError | null, response: PeerCaptureReply) => void,
+  ): ClientUnaryCall;
+  get(
+    request: PeerGetCapture,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PeerCaptureReply) => void,
+  ): ClientUnaryCall;
+  get(
+    request: PeerGetCapture,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PeerCaptureReply) => void,
+  ): ClientUnaryCall;
+  /** Replays a capture this edge holds (found = false when it holds none with that id). */
+  replay(
+    request: PeerReplay,
+    callback: (error: ServiceError | null, response: PeerReplayReply) => void,
+  ): ClientUnaryCall;
+  replay(
+    request: PeerReplay,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PeerReplayReply) => void,
+  ): ClientUnaryCall;
+  replay(
+    request: PeerReplay,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PeerReplayReply) => void,
+  ): ClientUnaryCall;
+}
+
+export const InspectorPeerServiceClient = makeGenericClientConstructor(
+  InspectorPeerServiceService,
+  "meshgate.peer.v1.InspectorPeerService",
+) as unknown as {
+  new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): InspectorPeerServiceClient;
+  service: typeof InspectorPeerServiceService;
   serviceName: string;
 };
 

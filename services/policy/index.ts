@@ -19,6 +19,7 @@ export {
   type Termination,
 } from './actions/registry.js';
 export { PolicyRuntimeError } from './policy-runtime-error.js';
+export { SecretVaults, type VaultsData } from './secret-vaults.js';
 export { internalUrlProblem } from './actions/forward-internal.js';
 export {
   parseRequestSpec,

@@ -17,7 +17,8 @@ import type {
   TerminateTlsOptions,
   TerminateTlsResult,
 } from './types.js';
-import { endpointFromUrl } from './simulate-request.js';
+import type { VaultsData } from './secret-vaults.js';
+import { endpointFromUrl, withSecrets } from './simulate-request.js';
 
 export interface ConnectSimulationOptions {
   /** The endpoint whose policy runs; default: an agent endpoint at the connection's URL. */
@@ -28,6 +29,8 @@ export interface ConnectSimulationOptions {
   region?: string;
   /** The client certificate a terminate-tls handshake sees; absent = the client sends none. */
   clientCert?: { common_name?: string; organization?: string; dns_names?: string[]; issuer?: string };
+  /** The account's vaults for `secrets.get`; replaces the endpoint's. */
+  secrets?: VaultsData;
 }
 
 /** A connect-phase outcome as plain JSON. */
@@ -44,7 +47,7 @@ export interface ConnectSimulationResult {
 
 /** Runs on_tcp_connect for a connection to `url` (`tcp://host:port` or `tls://host`). */
 export async function simulateConnect(policy: CompiledPolicy, url: string, opts: ConnectSimulationOptions = {}): Promise<ConnectSimulationResult> {
-  const endpoint = opts.endpoint ?? endpointFromUrl(url, 'agent');
+  const endpoint = withSecrets(opts.endpoint ?? endpointFromUrl(url, 'agent'), opts.secrets);
   const u = new URL(url);
   const scheme = u.protocol.slice(0, -1);
   const port = u.port ? Number(u.port) : 443;

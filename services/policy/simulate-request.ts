@@ -8,6 +8,7 @@
  */
 import { ERRORS, type ErrorCode } from '../core/errors.js';
 import { PolicyImpl } from './compiled-policy.js';
+import { SecretVaults, type VaultsData } from './secret-vaults.js';
 import type { CompiledAction, CompiledRule, PhaseTrace } from './run-phase.js';
 import type {
   Binding,
@@ -122,6 +123,11 @@ export function endpointFromUrl(url: string, type: EndpointType): PolicyEndpoint
   return { id: `ep_${type}_${host}`, url: `${protocol}://${u.host}`, host, port, protocol, binding, type, poolingEnabled: false };
 }
 
+/** The endpoint with `secrets` as its account's vaults (unchanged when none are given). */
+export function withSecrets(endpoint: PolicyEndpoint, secrets: VaultsData | undefined): PolicyEndpoint {
+  return secrets === undefined ? endpoint : { ...endpoint, secrets: new SecretVaults(secrets) };
+}
+
 export function compileOptionsFor(endpoint: PolicyEndpoint): CompileOptions {
   return { endpointType: endpoint.type, protocol: endpoint.protocol, binding: endpoint.binding };
 }
@@ -141,6 +147,8 @@ export interface SimulationOptions {
   httpResponses?: Record<string, SimulatedHttpAnswer>;
   clientIp?: string;
   region?: string;
+  /** The account's vaults for `secrets.get` (`--secret vault/name=value`); replaces the endpoint's. */
+  secrets?: VaultsData;
 }
 
 /** A scripted http-request answer (see SimulationOptions.httpResponses). */
@@ -191,7 +199,7 @@ interface FakeUpstreamResponse {
 /** Runs the request phase, the fake forward/upstream, then the response phase. */
 export async function simulateRequest(policy: CompiledPolicy, spec: RequestSpec, opts: SimulationOptions = {}): Promise<SimulationResult> {
   const u = new URL(spec.url);
-  const endpoint = opts.endpoint ?? endpointFromUrl(u.origin, 'cloud');
+  const endpoint = withSecrets(opts.endpoint ?? endpointFromUrl(u.origin, 'cloud'), opts.secrets);
   const x = exchangeFor(spec, opts);
   if (spec.body !== undefined && policy.requestBodyLimit > 0) {
     // what the edge does: buffer the body up to the policy's limit, 413 beyond it

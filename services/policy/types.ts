@@ -101,6 +101,24 @@ export interface PolicyEndpoint {
   binding: Binding;
   type: EndpointType;
   poolingEnabled: boolean;
+  /**
+   * The secrets of the endpoint's account, for `secrets.get(vault, name)`. Set by whoever builds
+   * the endpoint (the edge from its account's edge.yaml vaults; `policy test` from --secret), so
+   * a policy can only ever read its own account's. Absent: every lookup is a runtime error.
+   */
+  secrets?: PolicySecrets;
+}
+
+/**
+ * One account's vaults. Called synchronously while an expression is evaluated: must not block,
+ * do I/O or throw, and must not expose values any other way (no enumerable data: the endpoint
+ * view is logged and serialized).
+ */
+export interface PolicySecrets {
+  /** The value of secret `name` in `vault`; undefined when there is no such vault or secret. */
+  get(vault: string, name: string): string | undefined;
+  /** Whether the account has a vault of that name (to tell the two errors apart). */
+  hasVault(vault: string): boolean;
 }
 
 /** Response head as the on_http_response phase sees and changes it. */

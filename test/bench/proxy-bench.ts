@@ -3,9 +3,12 @@
  * /work/shared/reference/perf-baseline.md did on this machine, in one session:
  *
  * - one nginx upstream (`GET /` → 100-byte body) shared by every target;
- * - targets (BENCH_TARGETS, default `nginx,meshgate,meshgate-split`; `undici` = the bare Node proxy ceiling):
- *   nginx proxy_pass + keepalive with 1 worker, and meshgate cloud endpoint → forward-internal
- *   → agent → upstream (edge and agent both on the proxy CPU: one core for the whole path);
+ * - targets (BENCH_TARGETS, default `nginx,meshgate,meshgate-split,meshgate-policy,meshgate-traced`;
+ *   `undici` = the bare Node proxy ceiling): nginx proxy_pass + keepalive with 1 worker, and
+ *   meshgate cloud endpoint → forward-internal → agent → upstream (edge and agent both on the
+ *   proxy CPU: one core for the whole path); `meshgate-traced` is `meshgate` with tracing on
+ *   (every request sampled, OTLP/protobuf batches to a sink that discards them), compared with
+ *   `meshgate` in the same round: its cost must stay ≤ 15 % of the req/s;
  * - pinning: proxies on cpu 0, wrk + upstream (+ this harness) on cpu 1;
  * - load: `wrk -t1 -c<BENCH_CONNS> -d<BENCH_DURATION>s --latency` after a 2 s warm-up, rounds
  *   interleaved (each round runs every target back to back, so ratios compare runs seconds apart);
@@ -15,7 +18,7 @@
  * A run during which other processes used > 0.05 cores is repeated (BENCH_RETRIES, default 2)
  * and flagged if still disturbed.
  *
- * Environment: BENCH_TARGETS (nginx,meshgate,meshgate-split), BENCH_DURATION (10 s), BENCH_ROUNDS (3),
+ * Environment: BENCH_TARGETS (see above), BENCH_DURATION (10 s), BENCH_ROUNDS (3),
  * BENCH_CONNS (50), BENCH_WARMUP (2 s), BENCH_RETRIES (2), BENCH_PROXY_CPU (0),
  * BENCH_LOAD_CPU (1). Smoke run (< 1 min): BENCH_DURATION=3 BENCH_ROUNDS=1.
  *
@@ -34,6 +37,8 @@ import { runWrk } from './wrk.js';
 
 /** The stated goal: meshgate edge CPU efficiency (nginx µs/req ÷ edge µs/req) ≥ this. */
 const GOAL_EDGE_CPU_EFF = 0.2;
+/** Tracing on (100% sampled, batch export) may cost at most this share of `meshgate`'s throughput. */
+const GOAL_TRACING_COST = 0.15;
 /** Foreign load (cores) above which a run is flagged as disturbed (the baseline's QUIET_MAX). */
 const FOREIGN_WARN = 0.05;
 
@@ -72,6 +77,8 @@ interface Run {
   cpuEff: number | null;
   /** nginx µs/req ÷ all processes' µs/req (meshgate edge + agent). */
   cpuEffAll: number | null;
+  /** meshgate-traced: OTLP export requests and MB the sink got during the window, spans dropped (queue full). */
+  tracing?: { exports: number; mb: number; dropped: number };
 }
 
 function envInt(name: string, dflt: number, min: number): number {
@@ -83,7 +90,7 @@ function envInt(name: string, dflt: number, min: number): number {
 }
 
 function readConfig(): Config {
-  const targets = (process.env.BENCH_TARGETS || 'nginx,meshgate,meshgate-split,meshgate-policy').split(',').map((s) => s.trim()).filter(Boolean);
+  const targets = (process.env.BENCH_TARGETS || 'nginx,meshgate,meshgate-split,meshgate-policy,meshgate-traced').split(',').map((s) => s.trim()).filter(Boolean);
   for (const t of targets) {
     if (!(TARGET_NAMES as readonly string[]).includes(t)) throw new Error(`BENCH_TARGETS: unknown target '${t}' (known: ${TARGET_NAMES.join(', ')})`);
   }
@@ -126,6 +133,8 @@ const busyText = (b: Record<string, number>, cfg: Config): string =>
 async function measure(t: Target, cfg: Config, round: number): Promise<Run> {
   const wrk = { url: t.url, headers: t.headers, connections: cfg.conns, cpus: cfg.loadCpu };
   if (cfg.warmupS > 0) await runWrk({ ...wrk, durationS: cfg.warmupS });
+  const exportedBefore = await t.tracing?.exported();
+  const droppedBefore = t.tracing?.dropped() ?? 0;
   const before = t.procs.map((p) => sampleTree(p.proc.pid));
   const oursBefore = sampleTree(process.pid); // this harness, everything it started, finished wrks
   const cpusBefore = sampleCpus();
@@ -141,7 +150,13 @@ async function measure(t: Target, cfg: Config, round: number): Promise<Run> {
   const cpuUsPerReq: Record<string, number> = {};
   t.procs.forEach((p, i) => { cpuUsPerReq[p.role] = (1e6 * cpuSeconds(before[i]!, after[i]!)) / Math.max(w.requests, 1); });
   const all = Object.values(cpuUsPerReq).reduce((a, b) => a + b, 0);
+  // spans of the window still in the batch queues arrive within the SDK's 5 s schedule delay
+  const exportedAfter = t.tracing && (await new Promise((r) => setTimeout(r, 5_500)), await t.tracing.exported());
+  const tracing = t.tracing && exportedBefore && exportedAfter
+    ? { exports: exportedAfter.requests - exportedBefore.requests, mb: (exportedAfter.bytes - exportedBefore.bytes) / 1e6, dropped: t.tracing.dropped() - droppedBefore }
+    : undefined;
   return {
+    tracing,
     round, target: t.name, requests: w.requests, rps: w.rps, p50Ms: w.p50Ms, p99Ms: w.p99Ms,
     non2xx: w.non2xx, socketErrors: w.socketErrors, cpuUsPerReq, cpuUsPerReqAll: all,
     cpuBusy: busyPercent(cpusBefore, cpusAfter),
@@ -165,7 +180,24 @@ function progressLine(r: Run, cfg: Config): string {
   }
   s += `  [${busyText(r.cpuBusy, cfg)}, foreign ${f2(r.foreignCores)} cores${r.foreignCores > FOREIGN_WARN ? ' !' : ''}]`;
   if (r.non2xx > 0 || r.socketErrors > 0) s += `  ERRORS: ${r.non2xx} non-2xx/3xx, ${r.socketErrors} socket`;
+  if (r.tracing) s += `  [OTLP: ${r.tracing.exports} exports, ${f1(r.tracing.mb)} MB, ${r.tracing.dropped} spans dropped${r.tracing.dropped > 0 ? ' !' : ''}]`;
   return s;
+}
+
+/** Cost of tracing: `meshgate-traced` against `meshgate` in the same round, medians over rounds. */
+function tracingLine(runs: Run[]): string | undefined {
+  const pairs = [...new Set(runs.map((r) => r.round))].flatMap((round) => {
+    const off = runs.find((r) => r.round === round && r.target === 'meshgate');
+    const on = runs.find((r) => r.round === round && r.target === 'meshgate-traced');
+    return off && on ? [{ off, on }] : [];
+  });
+  if (pairs.length === 0) return undefined;
+  const cost = median(pairs.map((p) => 1 - p.on.rps / p.off.rps));
+  const cpu = median(pairs.map((p) => p.on.cpuUsPerReqAll - p.off.cpuUsPerReqAll));
+  const dropped = pairs.reduce((a, p) => a + (p.on.tracing?.dropped ?? 0), 0);
+  return `tracing on (100% sampled, OTLP/protobuf batch export) costs ${(cost * 100).toFixed(1)}% of meshgate's req/s ` +
+    `(traced/untraced ${f2(1 - cost)}×; +${f1(cpu)} µs CPU per request, edge + agent; goal ≤ ${GOAL_TRACING_COST * 100}%): ${cost <= GOAL_TRACING_COST ? 'MET' : 'NOT MET'}` +
+    (dropped > 0 ? `; ${dropped} spans were dropped (batch queue full), so the cost is understated` : '; no span dropped');
 }
 
 interface Summary {
@@ -244,6 +276,7 @@ function markdown(summary: Summary[], runs: Run[], cfg: Config, meta: Record<str
     '',
     `**${goalLine(summary)}**`,
     '',
+    ...(tracingLine(runs) ? [`**${tracingLine(runs)}**`, ''] : []),
     foreignLine(runs),
     '',
     '## Per round',
@@ -310,7 +343,7 @@ async function main(): Promise<number> {
     const base = join(outDir, `proxy-bench-${stamp}`);
     writeFileSync(`${base}.json`, JSON.stringify({
       startedAt: started.toISOString(), finishedAt, machine, config: cfg,
-      goal: { edgeCpuEffAtLeast: GOAL_EDGE_CPU_EFF, line: goalLine(summary) }, summary, runs,
+      goal: { edgeCpuEffAtLeast: GOAL_EDGE_CPU_EFF, line: goalLine(summary), tracingCostAtMost: GOAL_TRACING_COST, tracing: tracingLine(runs) }, summary, runs,
     }, null, 2) + '\n');
     writeFileSync(`${base}.md`, md);
 

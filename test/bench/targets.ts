@@ -1,8 +1,8 @@
 /**
  * The proxies the bench compares, each started against the same upstream and pinned to the
  * proxy CPU: `nginx` (the reference), `meshgate` (cloud endpoint → forward-internal → agent →
- * upstream: an edge and an agent process) and `undici` (the bare Node proxy, the baseline's
- * ceiling). A target lists the processes whose CPU is measured; the first is its "front"
+ * upstream: an edge and an agent process), its variants (`-split`, `-policy`, `-traced`) and
+ * `undici` (the bare Node proxy, the baseline's ceiling). A target lists the processes whose CPU is measured; the first is its "front"
  * process (the meshgate edge), whose CPU efficiency is the stated goal.
  */
 import { existsSync, writeFileSync } from 'node:fs';
@@ -15,7 +15,7 @@ import { Proc } from './procs.js';
 /** Repository root (this file runs as dist/test/bench/targets.js). */
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
-export const TARGET_NAMES = ['nginx', 'meshgate', 'meshgate-split', 'meshgate-policy', 'undici'] as const;
+export const TARGET_NAMES = ['nginx', 'meshgate', 'meshgate-split', 'meshgate-policy', 'meshgate-traced', 'undici'] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
 
 export interface Target {
@@ -25,6 +25,8 @@ export interface Target {
   headers: string[];
   /** Processes whose CPU is accounted (each with its descendants), front process first. */
   procs: { role: string; proc: Proc }[];
+  /** `meshgate-traced`: what reached the OTLP sink, and spans the batch processors dropped (queue full). */
+  tracing?: { exported(): Promise<{ requests: number; bytes: number }>; dropped(): number };
 }
 
 export interface TargetContext {
@@ -80,8 +82,8 @@ cloud_endpoints:
 }
 
 /** Launcher arguments: `node bin/meshgate ...` (taskset execs node, so the pid is meshgate's). */
-function meshgate(name: string, args: string[], cpus: string): Proc {
-  return new Proc(name, process.execPath, [join(ROOT, 'bin', 'meshgate'), ...args, '--log-level', 'warn'], { cpus, cwd: ROOT });
+function meshgate(name: string, args: string[], cpus: string, env?: NodeJS.ProcessEnv): Proc {
+  return new Proc(name, process.execPath, [join(ROOT, 'bin', 'meshgate'), ...args, '--log-level', 'warn'], { cpus, cwd: ROOT, env: env && { ...process.env, ...env } });
 }
 
 /**
@@ -90,13 +92,13 @@ function meshgate(name: string, args: string[], cpus: string): Proc {
  * in a deployment where agents run next to their services: the edge's own cost, undisturbed.
  * `meshgate-policy`: like `meshgate`, with the ten-rule policy of test/bench/policies.
  */
-async function startMeshgate(ctx: TargetContext, split = false, policyFile?: string): Promise<Target> {
+async function startMeshgate(ctx: TargetContext, split = false, policyFile?: string, env?: NodeJS.ProcessEnv): Promise<Target> {
   if (!existsSync(join(ROOT, 'dist', 'services', 'cli', 'commands', 'edge.js'))) {
     throw new Error('meshgate is not built (dist/services/cli/commands/edge.js missing): run `make build`, or set BENCH_TARGETS=nginx,undici');
   }
   const config = join(ctx.dir, 'edge.yaml');
   writeFileSync(config, edgeConfig(policyFile));
-  const edge = meshgate('meshgate-edge', ['edge', '--config', config], ctx.cpus);
+  const edge = meshgate('meshgate-edge', ['edge', '--config', config], ctx.cpus, env);
   const listeners = await waitReady(edge);
   if (listeners.http === undefined || listeners.tunnel === undefined) {
     throw new Error(`meshgate-edge: ready line lacks listeners.http/tunnel: ${JSON.stringify(listeners)}`);
@@ -104,7 +106,7 @@ async function startMeshgate(ctx: TargetContext, split = false, policyFile?: str
   const agent = meshgate('meshgate-agent', [
     'agent', 'http', `http://127.0.0.1:${ctx.upstreamPort}`,
     '--url', 'https://up.internal', '--edge', listeners.tunnel, '--authtoken', 'tok_bench',
-  ], split ? ctx.loadCpus : ctx.cpus);
+  ], split ? ctx.loadCpus : ctx.cpus, env);
   await waitReady(agent);
   return {
     name: policyFile ? 'meshgate-policy' : split ? 'meshgate-split' : 'meshgate',
@@ -112,6 +114,38 @@ async function startMeshgate(ctx: TargetContext, split = false, policyFile?: str
     headers: [`Host: ${MESHGATE_HOST}`],
     procs: [{ role: 'edge', proc: edge }, { role: 'agent', proc: agent }],
   };
+}
+
+/**
+ * `meshgate-traced`: `meshgate` with tracing on in the edge and the agent, every request sampled
+ * (always_on), spans batched (the SDK defaults) and exported over OTLP/HTTP protobuf to a sink
+ * that discards them, on the load CPU like a collector on another host.
+ */
+async function startMeshgateTraced(ctx: TargetContext): Promise<Target> {
+  const sink = new Proc('otlp-sink', process.execPath, [join(ROOT, 'dist', 'test', 'bench', 'otlp-sink.js')], { cpus: ctx.loadCpus });
+  const sinkAddr = (await waitReady(sink)).http;
+  const t = await startMeshgate(ctx, false, undefined, {
+    OTEL_EXPORTER_OTLP_ENDPOINT: `http://${sinkAddr}`,
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+    OTEL_TRACES_SAMPLER: 'always_on',
+  });
+  let dropped = 0;
+  for (const { proc } of t.procs) {
+    proc.onLine((line) => {
+      const m = /Dropped (\d+) spans/.exec(line);
+      if (m) dropped += Number(m[1]);
+    });
+  }
+  const exported = () =>
+    new Promise<{ requests: number; bytes: number }>((resolve, reject) => {
+      request({ host: '127.0.0.1', port: sinkAddr.split(':')[1], path: '/stats', agent: false, timeout: 5000 }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => { body += c; });
+        res.on('end', () => resolve(JSON.parse(body) as { requests: number; bytes: number }));
+      }).on('error', reject).end();
+    });
+  return { ...t, name: 'meshgate-traced', tracing: { exported, dropped: () => dropped } };
 }
 
 async function startUndici(ctx: TargetContext): Promise<Target> {
@@ -148,7 +182,7 @@ export function checkTarget(t: Target): Promise<void> {
 
 /** Starts one target and checks that it proxies. */
 export async function startTarget(name: TargetName, ctx: TargetContext): Promise<Target> {
-  const start = { nginx: startNginx, meshgate: startMeshgate, 'meshgate-split': (c: TargetContext) => startMeshgate(c, true), 'meshgate-policy': (c: TargetContext) => startMeshgate(c, false, TEN_RULES), undici: startUndici }[name];
+  const start = { nginx: startNginx, meshgate: startMeshgate, 'meshgate-split': (c: TargetContext) => startMeshgate(c, true), 'meshgate-policy': (c: TargetContext) => startMeshgate(c, false, TEN_RULES), 'meshgate-traced': startMeshgateTraced, undici: startUndici }[name];
   const t = await start(ctx);
   await checkTarget(t);
   return t;

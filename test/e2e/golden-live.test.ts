@@ -46,6 +46,8 @@ interface Case {
 interface Golden {
   description: string;
   endpoint?: { type: 'agent' | 'cloud'; url: string };
+  /** The account's vaults (`secrets.get`), written into edge.yaml. */
+  secrets?: Record<string, Record<string, string>>;
   cases?: Case[];
   issues?: unknown;
   issuesMatch?: unknown;
@@ -124,7 +126,7 @@ describe('golden policies, live: real edge + agents + upstreams', function () {
           }
           const cloud = epType === 'cloud' ? `cloud_endpoints:\n${[...origins].map((o) => `  - account: acme\n    url: "${o}"\n    traffic_policy_file: policy.yml\n`).join('')}` : '';
           edge = await startEdge(
-            `region: eu\nlisten: {http: "127.0.0.1:0", https: "127.0.0.1:0", tunnel: "127.0.0.1:0"}\naccounts: [{name: acme, authtokens: [tok_acme]}]\n${cloud}`,
+            `region: eu\nlisten: {http: "127.0.0.1:0", https: "127.0.0.1:0", tunnel: "127.0.0.1:0"}\naccounts: [{name: acme, authtokens: [tok_acme]${golden.secrets ? `, vaults: ${JSON.stringify(golden.secrets)}` : ''}}]\n${cloud}`,
             { 'policy.yml': policy },
             `edge-${name}`,
           );

@@ -20,6 +20,7 @@ export interface DynamicAdmin {
   apiKeys: Call;
   accounts: Call;
   server: Call;
+  inspector: Call;
   close(): void;
 }
 
@@ -44,6 +45,7 @@ export function dynamicAdmin(addr: string, apiKey: string, account?: string): Dy
     apiKeys: service('ApiKeyService'),
     accounts: service('AccountService'),
     server: service('ServerService'),
+    inspector: service('InspectorService'),
     close: () => clients.forEach((c) => c.close()),
   };
 }

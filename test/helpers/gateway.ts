@@ -17,9 +17,9 @@ export interface EdgeHandle {
 }
 
 /** Starts an edge from YAML text; `listen` ports are 0 unless the YAML says otherwise. */
-export async function startEdge(yaml: string, extraFiles: Record<string, string> = {}, name = 'edge'): Promise<EdgeHandle> {
+export async function startEdge(yaml: string, extraFiles: Record<string, string> = {}, name = 'edge', env?: Record<string, string>): Promise<EdgeHandle> {
   const dir = tempFiles({ 'edge.yaml': yaml, ...extraFiles });
-  const proc = meshgate(name, ['edge', '--config', join(dir, 'edge.yaml')]);
+  const proc = meshgate(name, ['edge', '--config', join(dir, 'edge.yaml')], { env });
   const ready = await proc.ready(20_000);
   return { proc, http: ready.listeners.http, https: ready.listeners.https, tunnel: ready.listeners.tunnel, admin: ready.listeners.admin, dir };
 }
@@ -38,6 +38,8 @@ export interface AgentArgs {
   pooling?: boolean;
   policyFile?: string;
   extra?: string[];
+  /** Extra environment of the agent process (e.g. OTEL_*). */
+  env?: Record<string, string>;
 }
 
 export async function startAgent(name: string, a: AgentArgs): Promise<{ proc: Proc; ready: Record<string, any> }> {
@@ -45,7 +47,7 @@ export async function startAgent(name: string, a: AgentArgs): Promise<{ proc: Pr
   if (a.pooling) args.push('--pooling-enabled');
   if (a.policyFile) args.push('--traffic-policy-file', a.policyFile);
   if (a.extra) args.push(...a.extra);
-  const proc = meshgate(name, args);
+  const proc = meshgate(name, args, { env: a.env });
   return { proc, ready: await proc.ready() };
 }
 
@@ -125,12 +127,12 @@ ${extra}`;
 }
 
 /** Starts eu, then us and jp seeded with eu's peer address. */
-export async function startCluster(regions = ['eu', 'us', 'jp'], extra = ''): Promise<Record<string, EdgeHandle & { peer: string }>> {
+export async function startCluster(regions = ['eu', 'us', 'jp'], extra = '', env?: Record<string, string>): Promise<Record<string, EdgeHandle & { peer: string }>> {
   const out: Record<string, EdgeHandle & { peer: string }> = {};
-  const first = await startEdge(clusterEdgeYaml(regions[0], [], extra), {}, `edge-${regions[0]}`);
+  const first = await startEdge(clusterEdgeYaml(regions[0], [], extra), {}, `edge-${regions[0]}`, env);
   const peerOf = (h: EdgeHandle) => String(h.proc.logs().find((l) => l.msg === 'ready')!.listeners.peer);
   out[regions[0]] = { ...first, peer: peerOf(first) };
-  const rest = await Promise.all(regions.slice(1).map((r) => startEdge(clusterEdgeYaml(r, [out[regions[0]].peer], extra), {}, `edge-${r}`)));
+  const rest = await Promise.all(regions.slice(1).map((r) => startEdge(clusterEdgeYaml(r, [out[regions[0]].peer], extra), {}, `edge-${r}`, env)));
   rest.forEach((h, i) => (out[regions[i + 1]] = { ...h, peer: peerOf(h) }));
   return out;
 }

@@ -120,14 +120,25 @@ describe('Traffic Policy CEL function catalog', () => {
   });
 
   describe('encoding', () => {
-    it('base64', () => {
+    it('base64: decode gives bytes, decodeBase64 text; standard alphabet, padded', () => {
       assert.equal(evalExpr("base64.encode('héllo')"), 'aMOpbGxv');
-      assert.equal(evalExpr("base64.decode('aMOpbGxv')"), 'héllo');
+      assert.equal(evalExpr("base64.encode(b'hello')"), 'aGVsbG8=');
+      assert.deepEqual(evalExpr("base64.decode('aGVsbG8=')"), new Uint8Array(Buffer.from('hello')));
+      assert.equal(evalExpr("base64.decode('aGVsbG8=') == b'hello' && size(base64.decode('aMOpbGxv')) == 6"), true);
+      assert.equal(evalExpr("string(base64.decode('aMOpbGxv'))"), 'héllo');
+      assert.equal(evalExpr("base64.encode(base64.decode('/w==')) == '/w=='"), true);
+      assert.equal(evalExpr("size(base64.decode(''))"), 0n);
+      assert.equal(evalExpr("'some:thing'.encodeBase64()"), 'c29tZTp0aGluZw==');
+      assert.equal(evalExpr("'c29tZTp0aGluZw=='.decodeBase64()"), 'some:thing');
       assert.equal(evalExpr("'hi?>'.encodeBase64()"), 'aGk/Pg==');
-      assert.equal(evalExpr("'aGk_Pg'.decodeBase64()"), 'hi?>');
-      assert.equal(evalExpr("base64.encode(b'ab')"), 'YWI=');
-      evalError("base64.decode('not base64!') == ''", /not valid base64/);
+      assert.equal(evalExpr("'aGk/\\r\\nPg=='.decodeBase64()"), 'hi?>');
+      evalError("base64.decode('aGVsbG8') == b''", /not valid base64/);
+      evalError("base64.decode('not base64!') == b''", /not valid base64/);
+      evalError("'aGk_Pg=='.decodeBase64() == ''", /not valid base64/);
+      evalError("'aGVsbG8'.decodeBase64() == ''", /not valid base64/);
       refused('base64.encode(1)', /no matching overload/);
+      refused("base64.decode('aGVsbG8=') == 'hello'", /no such overload|no matching overload/);
+      refused("base64.decode('aGVsbG8=').startsWith('h')", /no matching overload/);
     });
     it('json', () => {
       assert.equal(evalExpr("json.encode({'a': [1, 2.5, 'x', true, null]})"), '{"a":[1,2.5,"x",true,null]}');
@@ -151,8 +162,9 @@ describe('Traffic Policy CEL function catalog', () => {
       assert.equal(evalExpr("'?k=v'.decodeQueryString().k[0]"), 'v');
       refused("queryString.encode('a')", /no matching overload/);
     });
-    it('basic_auth.encode', () => {
-      assert.equal(evalExpr("basic_auth.encode('user', 'pass')"), 'dXNlcjpwYXNz');
+    it('basic_auth.encode gives a whole Authorization value, "Basic " included', () => {
+      assert.equal(evalExpr("basic_auth.encode('username', 'password1')"), 'Basic dXNlcm5hbWU6cGFzc3dvcmQx');
+      assert.equal(evalExpr("basic_auth.encode('user', 'pass')"), 'Basic dXNlcjpwYXNz');
       refused("basic_auth.encode('user')", /no matching overload/);
     });
   });

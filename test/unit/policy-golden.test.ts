@@ -7,7 +7,8 @@
  *   - `cases`: requests run with `simulateRequest` (what `meshgate policy test` uses), each with an
  *     `expect` object that must be a deep subset of the result (arrays compared whole).
  * `endpoint` (optional) is `{type, url}` of the endpoint the policy is attached to; default a
- * cloud endpoint at https://api.example.com.
+ * cloud endpoint at https://api.example.com. `secrets` (optional, `{vault: {name: value}}`) are
+ * the account's vaults for `secrets.get` (edge.yaml `vaults` in the live replay).
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -45,6 +46,7 @@ interface GoldenCase {
 interface Golden {
   description: string;
   endpoint?: { type: EndpointType; url: string };
+  secrets?: SimulationOptions['secrets'];
   issues?: Issue[];
   issuesMatch?: Issue[];
   cases?: GoldenCase[];
@@ -114,13 +116,13 @@ describe('golden Traffic Policies (test/golden)', () => {
           assert.ok(result.ok, 'the policy did not compile');
           if (!result.ok) return;
           if (c.connect !== undefined) {
-            const got = await simulateConnect(result.policy, c.connect, { endpoint, offline: c.offline, clientIp: c.clientIp, region: c.region, clientCert: c.clientCert });
+            const got = await simulateConnect(result.policy, c.connect, { endpoint, offline: c.offline, clientIp: c.clientIp, region: c.region, clientCert: c.clientCert, secrets: golden.secrets });
             return assertSubset(got, c.expect, 'result');
           }
           const spec = parseRequestSpec(c.request);
           assert.ok(spec.ok, spec.ok ? '' : spec.message);
           if (!spec.ok) return;
-          const opts: SimulationOptions = { endpoint, offline: c.offline, upstream: c.upstream, clientIp: c.clientIp, region: c.region, httpResponses: c.httpResponses };
+          const opts: SimulationOptions = { endpoint, offline: c.offline, upstream: c.upstream, clientIp: c.clientIp, region: c.region, httpResponses: c.httpResponses, secrets: golden.secrets };
           const got = await simulateRequest(result.policy, spec.spec, opts);
           assertSubset(got, c.expect, 'result');
         });

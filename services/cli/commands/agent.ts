@@ -2,7 +2,10 @@ import { readFileSync } from 'node:fs';
 import { MeshgateError } from '../../core/errors.js';
 import { rootLogger } from '../../core/log.js';
 import { checkEdgeAddr, checkEndpointUrl, loadAgentConfig, type AgentEndpointSpec } from '../../agent/agent-config.js';
-import { Agent } from '../../agent/session.js';
+import { Agent, AGENT_VERSION } from '../../agent/session.js';
+import { Checker } from '../../core/config.js';
+import { resolveTracing, type TracesFileConfig } from '../../telemetry/telemetry-config.js';
+import { startAgentTracer } from '../../telemetry/tracing.js';
 import { parseUpstream } from '../../agent/upstream.js';
 import { parseTcpUpstream } from '../../agent/tcp-upstream.js';
 import { parseFlags, stringFlag, type Parsed } from '../flags.js';
@@ -31,6 +34,7 @@ export async function run(argv: string[]): Promise<number> {
   let p: Parsed;
   let fileEdge: string | undefined;
   let fileToken: string | undefined;
+  let fileTelemetry: TracesFileConfig | undefined;
   if (sub === 'http' || sub === 'tcp' || sub === 'tls') {
     const usage = sub === 'http' ? USAGE_HTTP : sub === 'tcp' ? USAGE_TCP : USAGE_TLS;
     p = parseFlags(
@@ -99,6 +103,7 @@ export async function run(argv: string[]): Promise<number> {
     specs = cfg.endpoints;
     fileEdge = cfg.edge;
     fileToken = cfg.authtoken;
+    fileTelemetry = cfg.telemetry;
   } else {
     throw new MeshgateError('MG_FLAG_INVALID', { field: sub, detail: `unknown agent command '${sub}'\n${USAGE}` });
   }
@@ -109,15 +114,22 @@ export async function run(argv: string[]): Promise<number> {
   const authtoken = stringFlag(p, 'authtoken', 'MESHGATE_AUTHTOKEN') ?? fileToken;
   if (!authtoken) throw new MeshgateError('MG_FLAG_INVALID', { field: '--authtoken', detail: 'is required (or set MESHGATE_AUTHTOKEN)' });
 
+  // OTEL_* variables (and agent.yml telemetry:); off unless an exporter or endpoint is named
+  const check = new Checker();
+  const tracing = resolveTracing(fileTelemetry, process.env, 'meshgate-agent', check);
+  if (!check.ok) throw new MeshgateError('MG_CONFIG_INVALID', { detail: 'tracing settings', issues: check.issues });
   const log = rootLogger.child({ component: 'agent' });
-  const agent = new Agent({ edge, authtoken, endpoints: specs, log });
+  const tracer = await startAgentTracer(tracing, AGENT_VERSION, log.child({ component: 'tracing' }));
+  const agent = new Agent({ edge, authtoken, endpoints: specs, log, tracer });
   let stopped = false;
   const signal = untilSignal().then(async (sig) => {
     stopped = true;
     log.info('stopping', { signal: sig });
     await agent.stop();
+    await tracer?.shutdown();
   });
   await agent.run((endpoints, info) => {
+    tracer?.identify({ sessionId: info.sessionId, region: info.region, nodeId: info.nodeId });
     log.ready({ edge: edgeAddr, session: info.sessionId, node: info.nodeId, region: info.region, account: info.account, endpoints });
     for (const e of endpoints) process.stdout.write(`online  ${e.url} -> ${e.upstream}  (${e.id}, edge ${info.nodeId}/${info.region})\n`);
   });

@@ -4,7 +4,9 @@
  *
  * validate prints `FILE: ok`, or one line per issue `FILE:LINE: path: message`; exit 1 when any
  * file has an issue. test prints, per request, the matched rules, the actions run and the result
- * as JSON (forward-internal succeeds unless the target is listed with --offline).
+ * as JSON (forward-internal succeeds unless the target is listed with --offline). `--secret
+ * vault/name=value` (repeatable) gives `secrets.get` its answers, like edge.yaml's vaults (value:
+ * a literal, env:VAR or file:PATH relative to the working directory).
  */
 import { readFile } from 'node:fs/promises';
 import { MeshgateError, type Issue } from '../../core/errors.js';
@@ -18,13 +20,15 @@ import {
   type CompiledPolicy,
   type EndpointType,
   type PolicyEndpoint,
+  type VaultsData,
 } from '../../policy/index.js';
+import { resolveSecretValue, secretNameProblem } from '../../edge/vaults.js';
 import { parseFlags, stringFlag, type FlagSpec } from '../flags.js';
 
 const VALIDATE_USAGE = 'meshgate policy validate [--endpoint-type agent|cloud] [--url URL] FILE...';
 const TEST_USAGE =
   "meshgate policy test FILE --request 'GET https://api.example.com/foo -H x-api:foo' [--request ...] " +
-  "[--connect tls://db.example.com [--client-ip IP] [--client-cert-cn CN]]... [--endpoint-type agent|cloud] [--url URL] [--offline URL|HOST]... [--status N]";
+  "[--connect tls://db.example.com [--client-ip IP] [--client-cert-cn CN]]... [--endpoint-type agent|cloud] [--url URL] [--offline URL|HOST]... [--status N] [--secret VAULT/NAME=VALUE]...";
 const USAGE = `usage:\n  ${VALIDATE_USAGE}\n  ${TEST_USAGE}\n\nFILE may be - for stdin. Without --url the policy is checked as a cloud endpoint's on https://policy.example.com.`;
 
 const COMMON: FlagSpec = {
@@ -82,6 +86,7 @@ async function test(argv: string[]): Promise<number> {
     'client-cert-cn': { type: 'string' },
     offline: { type: 'string', multiple: true },
     status: { type: 'string' },
+    secret: { type: 'string', multiple: true },
   };
   const p = parseFlags(argv, spec, TEST_USAGE);
   if (p.values.help) {
@@ -111,6 +116,8 @@ async function test(argv: string[]): Promise<number> {
     }
   }
 
+  const secrets = secretFlags((p.values.secret as string[] | undefined) ?? []);
+
   const file = p.positionals[0];
   const explicit = stringFlag(p, 'url') !== undefined;
   const endpoint = endpointFromFlags(p.values);
@@ -125,6 +132,7 @@ async function test(argv: string[]): Promise<number> {
       endpoint: ep,
       offline: (p.values.offline as string[] | undefined) ?? [],
       upstream: { status },
+      secrets,
     });
     process.stdout.write(JSON.stringify({ request: `${s.method} ${s.url}`, ...result }, null, 2) + '\n');
   }
@@ -135,10 +143,32 @@ async function test(argv: string[]): Promise<number> {
       offline: (p.values.offline as string[] | undefined) ?? [],
       clientIp: stringFlag(p, 'client-ip'),
       clientCert: cn === undefined ? undefined : { common_name: cn },
+      secrets,
     });
     process.stdout.write(JSON.stringify({ connect: c, ...result }, null, 2) + '\n');
   }
   return 0;
+}
+
+/** `--secret vault/name=value`... → vaults (undefined when none is given). */
+export function secretFlags(flags: readonly string[], baseDir = process.cwd()): VaultsData | undefined {
+  if (flags.length === 0) return undefined;
+  const vaults: Record<string, Record<string, string>> = {};
+  for (const f of flags) {
+    const eq = f.indexOf('=');
+    const slash = f.indexOf('/');
+    if (eq < 0 || slash < 0 || slash > eq) {
+      throw new MeshgateError('MG_FLAG_INVALID', { field: '--secret', detail: `expected VAULT/NAME=VALUE (e.g. --secret api/token=env:API_TOKEN), got '${f.slice(0, eq < 0 ? f.length : eq)}${eq < 0 ? '' : '=…'}'` });
+    }
+    const vault = f.slice(0, slash);
+    const name = f.slice(slash + 1, eq);
+    const problem = secretNameProblem(vault) ?? secretNameProblem(name);
+    if (problem) throw new MeshgateError('MG_FLAG_INVALID', { field: '--secret', detail: problem });
+    const value = resolveSecretValue(f.slice(eq + 1), baseDir);
+    if (!value.ok) throw new MeshgateError('MG_FLAG_INVALID', { field: '--secret', detail: `${vault}/${name}: ${value.message}` });
+    (vaults[vault] ??= {})[name] = value.value;
+  }
+  return vaults;
 }
 
 function endpointFromFlags(values: Record<string, unknown>): PolicyEndpoint {

@@ -1,5 +1,5 @@
 import type { EndpointUrl } from '../../core/endpoint-url.js';
-import type { CompiledPolicy, PolicyEndpoint } from '../../policy/types.js';
+import type { CompiledPolicy, PolicyEndpoint, PolicySecrets } from '../../policy/types.js';
 
 /**
  * Where an agent endpoint's traffic goes: the tunnel session of the agent that registered it.
@@ -34,7 +34,8 @@ export interface Endpoint {
   readonly target: EndpointTarget | null;
 }
 
-export function policyView(id: string, u: EndpointUrl, type: 'agent' | 'cloud', poolingEnabled: boolean): PolicyEndpoint {
+/** `secrets`: the vaults of the endpoint's account (edge.yaml), for `secrets.get`. */
+export function policyView(id: string, u: EndpointUrl, type: 'agent' | 'cloud', poolingEnabled: boolean, secrets?: PolicySecrets): PolicyEndpoint {
   return Object.freeze({
     id,
     url: u.url,
@@ -44,5 +45,6 @@ export function policyView(id: string, u: EndpointUrl, type: 'agent' | 'cloud', 
     binding: u.binding,
     type,
     poolingEnabled,
+    ...(secrets !== undefined ? { secrets } : {}),
   });
 }

@@ -4,6 +4,7 @@ import type { Duplex, Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import type { Exchange, HeaderMap, PolicyRequest } from '../../policy/types.js';
+import type { RequestTrace } from '../../telemetry/tracing.js';
 import type { Endpoint } from '../endpoints/endpoint.js';
 import type { PolicyDecision } from '../observe/request-record.js';
 
@@ -14,8 +15,11 @@ export interface EdgeExchange extends Exchange {
   readonly hostHeader: string;
   /** Account of the public endpoint that received the request. */
   account: string;
-  /** Request body; for upgrades, the client socket (after `head`). */
-  readonly body: Readable;
+  /**
+   * Request body; for upgrades, the client socket (after `head`). Replaced only by a request
+   * observer's `routed` hook, before the pipeline reads it (the inspector's tee).
+   */
+  body: Readable;
   /** False when the request has no body at all (GET without Content-Length), so nothing is streamed. */
   readonly hasBody: boolean;
   /** Set once body bytes were handed to an agent: the request can no longer be retried elsewhere. */
@@ -28,6 +32,8 @@ export interface EdgeExchange extends Exchange {
   readonly signal?: AbortSignal;
   /** How many http-request side calls this request is nested in (0/absent for client requests). */
   readonly sideCallDepth?: number;
+  /** The request's trace when tracing is on (set at ingress); undefined = not traced, nothing to do. */
+  trace?: RequestTrace;
   /** The first endpoint that ran for this request (the public one), set by the pipeline. */
   entry?: Endpoint;
   /** The endpoint that ran last (the one that answered, after forward-internal hops). */
@@ -36,6 +42,8 @@ export interface EdgeExchange extends Exchange {
   decisions?: PolicyDecision[];
   /** W3C trace id of the request's trace, when it is traced. */
   traceId?: string;
+  /** Set on a replay of a captured request (inspector): the original's id, sent upstream as `meshgate-replay-of`. */
+  readonly replayOf?: string;
 }
 
 let seq = 0;
@@ -141,6 +149,7 @@ export function exchangeFromRequest(
     bodyUsed: false,
     upgrade: upgrade ? (req.headers.upgrade as string | undefined) : undefined,
     head: upgrade?.head,
+    trace: undefined,
   };
 }
 

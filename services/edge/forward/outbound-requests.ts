@@ -190,6 +190,7 @@ function sideExchange(parent: EdgeExchange, u: URL, req: OutboundRequest, signal
     bodyUsed: false,
     signal,
     sideCallDepth: nesting,
+    trace: parent.trace?.fork(),
   };
 }
 

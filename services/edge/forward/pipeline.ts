@@ -104,6 +104,7 @@ export class Pipeline implements RequestPhaseHost<GatewayResponse> {
   private servePool(pool: Pool, x: EdgeExchange): Promise<GatewayResponse> {
     const ep = selectMember(pool.members, undefined, this.locality);
     if (!ep) return Promise.resolve(gatewayError('MG_FORWARD_TARGET_OFFLINE', 'every member of the pool went offline'));
+    if (x.trace !== undefined) x.trace.select(ep, pool.members.length, 1);
     return this.runEndpoint(ep, x).then((r) => (r.retryable ? this.retry(pool, x, new Set([ep.id]), r) : r));
   }
 
@@ -112,6 +113,7 @@ export class Pipeline implements RequestPhaseHost<GatewayResponse> {
       this.log.debug('retrying on another pool member', { reqId: x.id, code: last.errorCode });
       const ep = selectMember(pool.members, tried, this.locality);
       if (!ep) break;
+      if (x.trace !== undefined) x.trace.select(ep, pool.members.length, attempt + 1);
       const r = await this.runEndpoint(ep, x);
       if (!r.retryable) return r;
       tried.add(ep.id);
@@ -131,7 +133,7 @@ export class Pipeline implements RequestPhaseHost<GatewayResponse> {
       if (refused) return refused;
     }
     if (policy !== null && policy.hasPhase('on_http_request')) {
-      const out = x.decisions === undefined ? await policy.runRequest(x, ep.view, this) : await policy.traceRequest(x, ep.view, this, decisionTrace(x.decisions, ep.id, 'on_http_request'));
+      const out = x.trace !== undefined ? await x.trace.requestPhase(policy, x, ep.view, this, x.decisions && decisionTrace(x.decisions, ep.id, 'on_http_request')) : x.decisions === undefined ? await policy.runRequest(x, ep.view, this) : await policy.traceRequest(x, ep.view, this, decisionTrace(x.decisions, ep.id, 'on_http_request'));
       switch (out.kind) {
         case 'pass':
           r = await this.toUpstream(ep, x);
@@ -166,7 +168,7 @@ export class Pipeline implements RequestPhaseHost<GatewayResponse> {
 
   private async responsePhase(ep: Endpoint, x: EdgeExchange, r: GatewayResponse): Promise<GatewayResponse> {
     const res: PolicyResponse = { status: r.status, headers: toHeaderMap(r.headers) };
-    const out = x.decisions === undefined ? await ep.policy!.runResponse(x, ep.view, res, this) : await ep.policy!.traceResponse(x, ep.view, res, decisionTrace(x.decisions, ep.id, 'on_http_response'), this);
+    const out = x.trace !== undefined ? await x.trace.responsePhase(ep.policy!, x, ep.view, res, this, x.decisions && decisionTrace(x.decisions, ep.id, 'on_http_response')) : x.decisions === undefined ? await ep.policy!.runResponse(x, ep.view, res, this) : await ep.policy!.traceResponse(x, ep.view, res, decisionTrace(x.decisions, ep.id, 'on_http_response'), this);
     switch (out.kind) {
       case 'pass':
         r.status = res.status;

@@ -18,6 +18,9 @@ import { gatewayError, type GatewayResponse } from './gateway-response.js';
 /** Request headers that must not cross a proxy hop (and that HTTP/2 forbids). */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'host', 'http2-settings', 'proxy-authorization', 'expect']);
 
+/** Marks a replay of a captured request for the upstream (Traffic Inspector); value: the original request id. */
+export const REPLAY_OF_HEADER = 'meshgate-replay-of';
+
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 /** Builds the HTTP/2 request head for the agent: hop-by-hop headers removed, X-Forwarded-* added. */
@@ -36,6 +39,8 @@ export function tunnelRequestHeaders(x: EdgeExchange, ep: Endpoint): OutgoingHtt
   out['x-forwarded-proto'] = xfp ? `${xfp.join(', ')}, ${x.req.scheme}` : x.req.scheme;
   out['x-forwarded-host'] = src['x-forwarded-host']?.[0] ?? x.hostHeader;
   if (x.upgrade) out[UPGRADE_HEADER] = x.upgrade;
+  // set by the edge on inspector replays only: a client's own meshgate-* headers never pass (skip)
+  if (x.replayOf !== undefined) out[REPLAY_OF_HEADER] = x.replayOf;
   // A body the policy read (and may have changed) goes out whole, with its own length.
   if (x.req.body !== undefined) out['content-length'] = String(x.req.body.length);
   return out;
@@ -98,11 +103,15 @@ export function forwardToAgent(ep: Endpoint, session: StreamTarget, x: EdgeExcha
   const signal = x.signal;
   if (signal?.aborted) return Promise.resolve(gatewayError('MG_AGENT_UNREACHABLE', 'the request was cancelled'));
   let stream: http2.ClientHttp2Stream;
+  const headers = tunnelRequestHeaders(x, ep);
+  const hop = x.trace === undefined ? undefined : x.trace.hop(ep, headers);
   try {
-    stream = session.request(tunnelRequestHeaders(x, ep), { endStream: !x.hasBody || x.req.body?.length === 0 });
+    stream = session.request(headers, { endStream: !x.hasBody || x.req.body?.length === 0 });
   } catch (e) {
+    hop?.failed(e as Error);
     return Promise.resolve(gatewayError('MG_AGENT_UNREACHABLE', (e as Error).message, true));
   }
+  hop?.sent(stream);
   if (signal !== undefined) {
     // A cancelled side call (http-request timeout) resets the stream, so the agent stops its upstream request.
     const cancel = () => stream.close(http2.constants.NGHTTP2_CANCEL);

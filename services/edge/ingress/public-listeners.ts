@@ -17,6 +17,7 @@ import type { Pipeline } from '../forward/pipeline.js';
 import { writeResponse, writeUpgradeResponse } from './respond.js';
 import { observeRequest } from '../observe/observe-request.js';
 import type { RequestObservers } from '../observe/request-observers.js';
+import type { EdgeTracer } from '../../telemetry/tracing.js';
 
 /** Idle keep-alive timeout for client connections (ngrok: 5 min idle). */
 const KEEP_ALIVE_TIMEOUT_MS = 300_000;
@@ -30,6 +31,8 @@ export interface PublicListenerDeps {
   log: Logger;
   /** Metrics, access events, inspector; absent = nothing observes requests (the fast path). */
   observers?: RequestObservers;
+  /** Tracing; absent = off (requests carry no trace). */
+  tracer?: EdgeTracer;
 }
 
 type AnyReq = http.IncomingMessage | http2.Http2ServerRequest;
@@ -37,14 +40,17 @@ type AnyRes = http.ServerResponse | http2.Http2ServerResponse;
 
 function makeHandler(deps: PublicListenerDeps, info: IngressInfo) {
   const obs = deps.observers;
+  const tracer = deps.tracer;
   /** The observed variant: same routing, but every answer goes through the observers. */
   const onObservedRequest = (req: AnyReq, res: AnyRes): void => {
     const x = exchangeFromRequest(req, info);
     if (x === null) return writeResponse(res, gatewayError('MG_REQUEST_INVALID', 'the request has no Host header'));
+    if (tracer !== undefined) x.trace = tracer.ingress(x, req, res);
     const o = observeRequest(obs!, x, deps.region);
     o.watch(res);
     const pool = deps.registry.lookupPublic(info.scheme, x.req.host);
     if (!pool) return writeResponse(res, o.respond(gatewayError('MG_ENDPOINT_NOT_FOUND', `${info.scheme}://${x.req.host}`)));
+    o.routed(pool);
     deps.pipeline.serve(pool, x).then(
       (g) => writeResponse(res, o.respond(g)),
       (e) => {
@@ -57,6 +63,7 @@ function makeHandler(deps: PublicListenerDeps, info: IngressInfo) {
   const onRequest = (req: AnyReq, res: AnyRes): void => {
     const x = exchangeFromRequest(req, info);
     if (x === null) return writeResponse(res, gatewayError('MG_REQUEST_INVALID', 'the request has no Host header'));
+    if (tracer !== undefined) x.trace = tracer.ingress(x, req, res);
     const pool = deps.registry.lookupPublic(info.scheme, x.req.host);
     if (!pool) return writeResponse(res, gatewayError('MG_ENDPOINT_NOT_FOUND', `${info.scheme}://${x.req.host}`));
     deps.pipeline.serve(pool, x).then(

@@ -10,9 +10,12 @@ import type { Duplex } from 'node:stream';
 import type { EdgeExchange } from '../forward/exchange.js';
 import type { GatewayResponse } from '../forward/gateway-response.js';
 import type { RequestObservers } from './request-observers.js';
+import type { Pool } from '../endpoints/registry.js';
 import { servedBy, type RequestRecord } from './request-record.js';
 
 export interface ObservedRequest {
+  /** Call once the request has a pool, before the pipeline serves it. */
+  routed(pool: Pool): void;
   /** Call with the response instead of writing it; returns what must be written. */
   respond(g: GatewayResponse): GatewayResponse;
   /** Call once the response is on its way: the record is made when `closed` fires. */
@@ -48,6 +51,9 @@ export function observeRequest(obs: RequestObservers, x: EdgeExchange, region: s
     obs.finished(rec, x);
   };
   return {
+    routed(pool) {
+      obs.routed(x, pool);
+    },
     respond(g) {
       answer = obs.response(x, g);
       return answer;

@@ -6,11 +6,18 @@
 import type { Logger } from '../../core/log.js';
 import type { GatewayResponse } from '../forward/gateway-response.js';
 import type { EdgeExchange } from '../forward/exchange.js';
+import type { Pool } from '../endpoints/registry.js';
 import type { RequestRecord } from './request-record.js';
 
 export interface RequestObserver {
   /** True when this observer needs the policy decisions of each request (costs a little per rule). */
   readonly wantsDecisions?: boolean;
+  /**
+   * Called once the request is routed to a public pool, before the pipeline reads anything of
+   * it. May replace `x.body` with a stream yielding the same bytes (the inspector's tee); must
+   * not read the body itself.
+   */
+  routed?(x: EdgeExchange, pool: Pool): void;
   /**
    * Called with the response before its head is written; may return a replacement (e.g. one whose
    * body is teed into a capture). Must keep the body streaming.
@@ -33,6 +40,17 @@ export class RequestObservers {
 
   get empty(): boolean {
     return this.list.length === 0;
+  }
+
+  routed(x: EdgeExchange, pool: Pool): void {
+    for (const o of this.list) {
+      if (!o.routed) continue;
+      try {
+        o.routed(x, pool);
+      } catch (e) {
+        this.log.error('request observer failed on the request', { reqId: x.id, err: e as Error });
+      }
+    }
   }
 
   response(x: EdgeExchange, g: GatewayResponse): GatewayResponse {

@@ -15,12 +15,13 @@ import { ENDPOINT_ID_HEADER, TUNNEL_CONNECTION_WINDOW, TUNNEL_H2_SETTINGS } from
 import type { EndpointRegistry } from '../endpoints/registry.js';
 import { AgentSession } from '../tunnel/agent-session.js';
 import { RELAY_AUTH_HEADER } from './relay-link.js';
+import type { EdgeTracer } from '../../telemetry/tracing.js';
 
 export class RelayServer {
   readonly server: http2.Http2Server;
   private readonly secretHash: Buffer;
 
-  constructor(registry: EndpointRegistry, secret: string, private readonly log: Logger) {
+  constructor(registry: EndpointRegistry, secret: string, private readonly log: Logger, tracer?: EdgeTracer) {
     this.secretHash = createHash('sha256').update(secret).digest();
     this.server = http2.createServer({ settings: TUNNEL_H2_SETTINGS, maxSessionMemory: 64 });
     this.server.on('session', (s) => {
@@ -44,11 +45,14 @@ export class RelayServer {
       const out: http2.OutgoingHttpHeaders = {};
       for (const k in headers) if (k !== RELAY_AUTH_HEADER) out[k] = headers[k];
       let up: http2.ClientHttp2Stream;
+      const hop = tracer === undefined ? undefined : tracer.relayReceive(stream, headers, out, id);
       try {
         up = target.request(out, { endStream: stream.endAfterHeaders });
       } catch (e) {
+        hop?.failed(e as Error);
         return refuse(stream, 'MG_AGENT_UNREACHABLE', (e as Error).message);
       }
+      hop?.sent(up);
       up.on('response', (h) => {
         if (stream.destroyed) return;
         try {

@@ -9,7 +9,7 @@
  * with `deleted: true`), so a delete wins over an older write that arrives late.
  */
 
-export const RECORD_KINDS = ['account', 'endpoint', 'domain', 'authtoken', 'api_key'] as const;
+export const RECORD_KINDS = ['account', 'endpoint', 'domain', 'authtoken', 'api_key', 'inspect'] as const;
 export type RecordKind = (typeof RECORD_KINDS)[number];
 
 export interface Version {
@@ -100,5 +100,18 @@ export interface CredentialData {
 export interface AccountData {
   description: string;
   created_at: string;
+  source: RecordSource;
+}
+
+/**
+ * `inspect` records: Traffic Inspector capture settings of an endpoint URL, or of the whole
+ * account (`url` empty). Id: `<account>|<url>` (`<account>|` for the account); see
+ * services/inspector/capture-settings.ts.
+ */
+export interface InspectData {
+  url: string;
+  full: boolean;
+  max_body_bytes: number;
+  updated_at: string;
   source: RecordSource;
 }

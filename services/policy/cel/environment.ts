@@ -16,10 +16,14 @@
  * registered by dotted name — register a type (`HashNs`), a constant `hash` of that type, then
  * methods `HashNs.sha256(string): string`. Functions needing the request read
  * `currentContext()`. Never register an async function: evaluation must stay synchronous.
+ * Macros (arguments that are expressions, like `l.sortBy(x, x.score)`) take `ast` parameters and
+ * return a typeCheck/evaluate pair: see sortBy in functions-lists.ts.
  *
  * ngrok's function catalog: functions-ip.ts (inCidrRange/inCidrRanges/isPrivateIp), functions-rand.ts,
  * functions-encoding.ts (base64/json/url/queryString/basic_auth), functions-hash.ts,
- * functions-strings.ts (string and list helpers cel-js lacks); all registered in every phase.
+ * functions-strings.ts (string helpers cel-js lacks, string-format.ts), functions-lists.ts (list
+ * helpers, the sortBy macro, lists.range), functions-url.ts (url.parse), functions-secrets.ts
+ * (secrets.get); all registered in every phase.
  * Cookie functions are in functions-http.ts. Handlers signal failure with `celFail` (namespace.ts),
  * which raises a CEL EvaluationError → MG_POLICY_RUNTIME_ERROR.
  */
@@ -43,8 +47,12 @@ import { registerEncodingFunctions } from './functions-encoding.js';
 import { registerHashFunctions } from './functions-hash.js';
 import { registerRequestFunctions, registerResponseFunctions } from './functions-http.js';
 import { registerIpFunctions } from './functions-ip.js';
+import { registerListFunctions } from './functions-lists.js';
 import { registerRandFunctions } from './functions-rand.js';
 import { registerStringFunctions } from './functions-strings.js';
+import { registerSecretFunctions } from './functions-secrets.js';
+import { CelParsedUrl, PARSED_URL_FIELDS } from './functions-url.js';
+import { checkLiteralFormats } from './format-guard.js';
 import { checkLiteralRegexes } from './regex-guard.js';
 
 /** Longest expression accepted, in characters. Longer ones are almost certainly generated junk. */
@@ -73,6 +81,7 @@ const TYPES: Record<string, TypeInfo> = {
     fields: { path: 'string', query: 'string', scheme: 'string', host: 'string', port: 'int', raw: 'string', query_params: HEADERS },
   },
   Cookie: { display: 'req.cookies[name][i]', ctor: CelCookie, fields: { name: 'string', value: 'string' } },
+  ParsedUrl: { display: 'url.parse(...)', ctor: CelParsedUrl, fields: PARSED_URL_FIELDS },
   SetCookie: {
     display: 'res.cookies[name][i]',
     ctor: CelSetCookie,
@@ -153,6 +162,8 @@ function buildEnvironments(): Record<Phase, Environment> {
   registerEncodingFunctions(base);
   registerHashFunctions(base);
   registerStringFunctions(base);
+  registerListFunctions(base);
+  registerSecretFunctions(base);
 
   const request = base.clone();
   request.registerVariable('req', 'Request', { description: 'the HTTP request' });
@@ -250,6 +261,8 @@ function compileIn(env: Environment, source: string, phase: Phase, expect: 'bool
   }
   const regex = checkLiteralRegexes(fn.ast);
   if (regex) return { ok: false, message: `${regex.message}${position(source, regex.offset)}` };
+  const format = checkLiteralFormats(fn.ast);
+  if (format) return { ok: false, message: `${format.message}${position(source, format.offset)}` };
   return { ok: true, expr: new Expr(source, type, fn) };
 }
 

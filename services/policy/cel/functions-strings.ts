@@ -1,20 +1,22 @@
 /**
- * String and list functions ngrok documents that the CEL library lacks. The library already has
+ * String functions ngrok documents that the CEL library lacks. The library already has
  * `trim`, `split`, `lowerAscii`, `upperAscii`, `indexOf`, `lastIndexOf`, `substring` and
  * `list<string>.join([sep])`, which are not re-registered (overlapping overloads are refused).
+ * List functions are in functions-lists.ts; isJson / isQueryString in functions-encoding.ts.
  *
  *   string.lower() / string.upper(): string       Unicode case mapping
  *   string.replace(old, new[, n]): string         replaces all (or the first n; n < 0 means all)
  *   string.reverse(): string                      by code point
  *   string.charAt(int): string                    '' at index == size; error beyond
- *   list.distinct(): list                         first occurrence kept (CEL equality for scalars)
- *   list.sort(): list                             ints, uints, doubles, strings or bools; error otherwise
- *   list.reverse(): list, list.flatten(): list (one level), list.slice(int, int): list
- *
- * Not implemented: format, sortBy, strings.quote, lists.range.
+ *   string.format(list): string                   printf-style, see string-format.ts
+ *   strings.quote(string): string                 the string between double quotes, with the escape
+ *                                                 sequences \a \b \f \n \r \t \v, backslash and double
+ *                                                 quote written as escapes (every other character as is);
+ *                                                 an unpaired surrogate becomes U+FFFD (ngrok: invalid UTF-8)
  */
 import type { Environment as CelEnvironment } from '@marcbachmann/cel-js';
-import { celFail } from './namespace.js';
+import { celFail, registerNamespace } from './namespace.js';
+import { formatString } from './string-format.js';
 
 export function replaceN(s: string, from: string, to: string, n: bigint): string {
   if (n < 0n) return s.split(from).join(to);
@@ -36,51 +38,11 @@ function charAt(s: string, i: bigint): string {
   return cps[Number(i)] ?? '';
 }
 
-function scalarKey(v: unknown): unknown {
-  // CEL equality: 1 == 1.0; distinct treats them as one value.
-  return typeof v === 'bigint' ? Number(v) : v;
-}
+const QUOTED: Record<string, string> = { '\x07': '\\a', '\x08': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\v': '\\v', '\\': '\\\\', '"': '\\"' };
+const UNPAIRED_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
-export function distinct(list: readonly unknown[]): unknown[] {
-  const seen = new Set<unknown>();
-  const out: unknown[] = [];
-  for (const v of list) {
-    const key = typeof v === 'object' && v !== null ? JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? Number(x) : x)) : scalarKey(v);
-    if (seen.has(key)) continue;
-    seen.add(key);
-    out.push(v);
-  }
-  return out;
-}
-
-function sortKind(v: unknown): string {
-  const t = typeof v;
-  if (t === 'bigint' || t === 'number') return 'number';
-  if (t === 'string' || t === 'boolean') return t;
-  if (v !== null && typeof v === 'object' && 'valueOf' in v && typeof (v as { valueOf(): unknown }).valueOf() === 'bigint') return 'number'; // uint
-  return 'other';
-}
-
-export function sortList(list: readonly unknown[]): unknown[] {
-  if (list.length < 2) return [...list];
-  const kind = sortKind(list[0]);
-  if (kind === 'other') celFail('sort: only lists of ints, doubles, strings or bools can be sorted');
-  for (const v of list) if (sortKind(v) !== kind) celFail('sort: list elements must all have the same comparable type');
-  const num = (v: unknown): number | bigint => (typeof v === 'object' ? (v as { valueOf(): bigint }).valueOf() : (v as number | bigint));
-  const cmp =
-    kind === 'number'
-      ? (a: unknown, b: unknown) => {
-          const x = num(a);
-          const y = num(b);
-          return x < y ? -1 : x > y ? 1 : 0;
-        }
-      : (a: unknown, b: unknown) => ((a as string) < (b as string) ? -1 : (a as string) > (b as string) ? 1 : 0);
-  return [...list].sort(cmp);
-}
-
-function slice(list: readonly unknown[], start: bigint, end: bigint): unknown[] {
-  if (start < 0n || end < start || end > BigInt(list.length)) celFail(`slice: indexes [${start}, ${end}) out of range for a list of ${list.length}`);
-  return list.slice(Number(start), Number(end));
+export function quote(s: string): string {
+  return '"' + s.replace(UNPAIRED_SURROGATE, '\uFFFD').replace(/[\x07\x08\f\n\r\t\v\\"]/g, (c) => QUOTED[c]) + '"';
 }
 
 export function registerStringFunctions(env: CelEnvironment): void {
@@ -94,12 +56,8 @@ export function registerStringFunctions(env: CelEnvironment): void {
   });
   env.registerFunction('string.reverse(): string', (s: string) => [...s].reverse().join(''), { description: 'The string reversed by code point' });
   env.registerFunction('string.charAt(int): string', charAt, { description: 'The character at the index; "" at index == size' });
+  env.registerFunction('string.format(list): string', formatString, { description: "printf-style: '%s is %d'.format([name, n]); %s %d %f %e %b %x %X %o %%" });
 
-  env.registerFunction('list<A>.distinct(): list<A>', distinct, { description: 'The list without repeated elements (first kept)' });
-  env.registerFunction('list<A>.sort(): list<A>', sortList, { description: 'The list sorted ascending (ints, doubles, strings, bools)' });
-  env.registerFunction('list<A>.reverse(): list<A>', (l: readonly unknown[]) => [...l].reverse(), { description: 'The list reversed' });
-  env.registerFunction('list<A>.slice(int, int): list<A>', slice, { description: 'Elements [start, end)' });
-  env.registerFunction('list.flatten(): list', (l: readonly unknown[]) => l.flatMap((v) => (Array.isArray(v) ? v : [v])), {
-    description: 'Flattens one level of nested lists',
-  });
+  const strings = registerNamespace(env, 'strings', 'StringsNs');
+  env.registerFunction(`${strings}.quote(string): string`, (_: unknown, s: string) => quote(s), { description: 'The string in double quotes, escape sequences written out' });
 }

@@ -1,0 +1,77 @@
+/**
+ * The agent's spans (loaded only when tracing is on): one `upstream <method>` CLIENT span per
+ * forwarded request, a child of the edge's `tunnel send` span (the stream's traceparent), and
+ * itself the parent named in the traceparent the upstream receives.
+ *
+ * The agent's resource names its first tunnel session (service.instance.id) and the region and
+ * node of its edge; they are known only once connected, so they are resource attributes that
+ * resolve then (the batch processor waits for them before the first export).
+ */
+import type http2 from 'node:http2';
+import type { DetectedResourceAttributes } from '@opentelemetry/resources';
+import { ERROR_HEADER } from '../core/errors.js';
+import { ENDPOINT_ID_HEADER } from '../tunnel/wire.js';
+import { endHttpSpan } from './http-span.js';
+import type { TracingSdk } from './otel-sdk.js';
+import { ATTR, SPAN } from './span-names.js';
+import { parseTraceparent, SpanKind } from './span-recorder.js';
+import type { AgentTracer } from './tracing.js';
+
+/** `upstream GET`, ... built once per method. */
+const upstreamNames = new Map<string, string>();
+
+interface Identity {
+  sessionId: string;
+  region: string;
+  nodeId: string;
+}
+
+export class OtelAgentTracer implements AgentTracer {
+  private identified = false;
+
+  static start(startSdk: (attributes: DetectedResourceAttributes) => TracingSdk): OtelAgentTracer {
+    let resolve!: (i: Identity) => void;
+    const identity = new Promise<Identity>((r) => (resolve = r));
+    const sdk = startSdk({
+      'service.instance.id': identity.then((i) => i.sessionId),
+      [ATTR.region]: identity.then((i) => i.region),
+      [ATTR.edgeNode]: identity.then((i) => i.nodeId),
+    });
+    return new OtelAgentTracer(sdk, resolve);
+  }
+
+  private constructor(
+    private readonly sdk: TracingSdk,
+    private readonly resolveIdentity: (i: Identity) => void,
+  ) {}
+
+  identify(session: Identity): void {
+    if (this.identified) return;
+    this.identified = true;
+    this.resolveIdentity({ sessionId: session.sessionId, region: session.region, nodeId: session.nodeId });
+  }
+
+  upstream(stream: http2.ServerHttp2Stream, h: http2.IncomingHttpHeaders, headers: Record<string, string | string[]>, target: { host: string; port: number }): void {
+    const method = String(h[':method']);
+    let name = upstreamNames.get(method);
+    if (name === undefined) {
+      name = `${SPAN.upstream} ${method}`;
+      if (upstreamNames.size < 64) upstreamNames.set(method, name);
+    }
+    const span = this.sdk.recorder.root(name, SpanKind.CLIENT, parseTraceparent(h.traceparent, h.tracestate));
+    span.inject(headers);
+    if (!span.sampled) return;
+    const path = String(h[':path']);
+    const q = path.indexOf('?');
+    span.attrs.push(ATTR.httpMethod, method, ATTR.serverAddress, target.host, ATTR.serverPort, target.port, ATTR.urlPath, q === -1 ? path : path.slice(0, q), ATTR.endpointId, String(h[ENDPOINT_ID_HEADER] ?? ''));
+    stream.on('close', () => {
+      const sent = stream.sentHeaders as http2.OutgoingHttpHeaders | undefined;
+      const rst = stream.rstCode ?? 0;
+      endHttpSpan(span, sent?.[':status'], sent?.[ERROR_HEADER], sent === undefined || sent[':status'] === undefined ? 'no response' : rst !== 0 ? `tunnel stream reset (code ${rst})` : undefined, false);
+    });
+  }
+
+  shutdown(): Promise<void> {
+    return this.sdk.shutdown();
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * Ending spans of HTTP exchanges from the stream events Node emits anyway: status, the
+ * gateway's error code, and ERROR for a failed or cut-off exchange (server spans from 500,
+ * client spans from 400, as the HTTP semantic conventions say).
+ */
+import type http2 from 'node:http2';
+import { ERROR_HEADER } from '../core/errors.js';
+import { ATTR } from './span-names.js';
+import type { RecordedSpan } from './span-recorder.js';
+import type { Hop } from './tracing.js';
+
+/** Ends an HTTP span. `cut` = the exchange ended before the response did. */
+export function endHttpSpan(span: RecordedSpan, status: unknown, errorCode: unknown, cut: string | undefined, server: boolean): void {
+  const n = Number(status);
+  if (n > 0) span.set(ATTR.httpStatus, n);
+  if (errorCode !== undefined && errorCode !== null) span.set(ATTR.errorCode, String(errorCode));
+  if (cut !== undefined) span.error(cut);
+  else if (n >= (server ? 500 : 400)) span.error();
+  span.end();
+}
+
+/** A request sent on an HTTP/2 stream (tunnel or relay): the span ends when the stream closes. */
+export class StreamHop implements Hop {
+  private status = 0;
+  private code: unknown;
+
+  constructor(private readonly span: RecordedSpan) {}
+
+  sent(stream: http2.ClientHttp2Stream): void {
+    // Registered before the forwarder's own listener, which consumes `:status`. (`on`, not
+    // `once`: each event comes once, and once() costs a wrapper per request.)
+    stream.on('response', (h) => {
+      this.status = Number(h[':status']);
+      this.code = h[ERROR_HEADER];
+    });
+    stream.on('close', () => {
+      const rst = stream.rstCode ?? 0;
+      const cut = this.status === 0 ? `stream closed before a response (code ${rst})` : rst !== 0 ? `stream reset (code ${rst})` : undefined;
+      endHttpSpan(this.span, this.status, this.code, cut, false);
+    });
+  }
+
+  failed(err: Error): void {
+    this.span.error(err.message);
+    this.span.end();
+  }
+}
+
+/** For requests that are not recorded: context was propagated, nothing to end. */
+export const NOOP_HOP: Hop = Object.freeze({ sent() {}, failed() {} });

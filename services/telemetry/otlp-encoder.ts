@@ -1,0 +1,527 @@
+/*
+ * OTLP/protobuf encoding of finished spans, one span at a time (otlp-batch-processor.ts encodes
+ * each span as it ends, so span objects die young instead of waiting in a batch).
+ *
+ * Wire format (opentelemetry/proto/trace/v1/trace.proto, collector/trace/v1/trace_service.proto):
+ *   ExportTraceServiceRequest { 1 repeated ResourceSpans }
+ *   ResourceSpans { 1 Resource; 2 repeated ScopeSpans }      Resource { 1 repeated KeyValue }
+ *   ScopeSpans { 1 InstrumentationScope; 2 repeated Span }    InstrumentationScope { 1 name; 2 version }
+ *   Span { 1 trace_id bytes; 2 span_id bytes; 3 trace_state; 4 parent_span_id bytes; 5 name;
+ *          6 kind (API kind + 1); 7/8 start/end fixed64 ns; 9 repeated KeyValue attributes;
+ *          10 dropped_attributes_count; 11 repeated Event; 12 dropped_events_count;
+ *          13 repeated Link; 14 dropped_links_count; 15 Status; 16 flags fixed32 }
+ *   Event { 1 time fixed64; 2 name; 3 attributes; 4 dropped_attributes_count }
+ *   Link { 1 trace_id; 2 span_id; 3 trace_state; 4 attributes; 5 dropped_attributes_count; 6 flags }
+ *   Status { 2 message; 3 code }    KeyValue { 1 key; 2 AnyValue }
+ *   AnyValue { 1 string; 2 bool; 3 int64; 4 double; 5 ArrayValue { 1 repeated AnyValue } }
+ *
+ * Every length is computed before it is written (minimal varints, as any protobuf encoder
+ * does). Strings are written with Buffer's native UTF-8 encoder, and the encoded bytes of short
+ * strings (attribute keys, hosts, endpoint ids, span names) are kept in a bounded cache: most
+ * of a span's bytes repeat from one request to the next.
+ */
+import type { Attributes, AttributeValue, HrTime, Link, SpanContext } from '@opentelemetry/api';
+import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace-base';
+import type { RecordedSpan, RecordedValue } from './span-recorder.js';
+
+const WIRE_VARINT = 0;
+const WIRE_FIXED64 = 1;
+const WIRE_LEN = 2;
+const WIRE_FIXED32 = 5;
+
+/** OTLP span flags: bit 8 = "is the parent remote" is known, bit 9 = it is remote. */
+const FLAG_HAS_IS_REMOTE = 0x100;
+const FLAG_IS_REMOTE = 0x200;
+
+/** Strings this long or shorter are cached encoded; at most CACHE_ENTRIES of them. */
+const CACHE_MAX_CHARS = 128;
+const CACHE_ENTRIES = 4096;
+
+const TWO_32 = 4294967296;
+
+/** Hex digit values by char code ('0'-'9', 'a'-'f'). */
+const HEX = new Uint8Array(128);
+for (let i = 0; i < 10; i++) HEX[48 + i] = i;
+for (let i = 0; i < 6; i++) HEX[97 + i] = 10 + i;
+/** Encoded `KeyValue` fields kept for repeated attribute pairs. */
+const FIELD_CACHE_ENTRIES = 8192;
+
+/** Size in bytes of `n` (a non-negative integer below 2^53) as a varint. */
+function varintSize(n: number): number {
+  let size = 1;
+  while (n >= 128) {
+    n = Math.floor(n / 128);
+    size++;
+  }
+  return size;
+}
+
+/** A growable output buffer with the few protobuf primitives spans need. */
+export class ProtoWriter {
+  buf: Buffer;
+  pos = 0;
+
+  constructor(initial = 4096) {
+    this.buf = Buffer.allocUnsafe(initial);
+  }
+
+  reset(): void {
+    this.pos = 0;
+  }
+
+  ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.pos + n) size *= 2;
+    const next = Buffer.allocUnsafe(size);
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  varint(n: number): void {
+    this.ensure(10);
+    const b = this.buf;
+    while (n >= 128) {
+      b[this.pos++] = (n % 128) | 128;
+      n = Math.floor(n / 128);
+    }
+    b[this.pos++] = n;
+  }
+
+  tag(field: number, wire: number): void {
+    this.varint(field * 8 + wire);
+  }
+
+  /** Varint of a signed 64-bit value (negative numbers take ten bytes, two's complement). */
+  int64(n: number): void {
+    if (n >= 0 && n <= Number.MAX_SAFE_INTEGER) return this.varint(n);
+    let v = BigInt.asUintN(64, BigInt(Math.trunc(n)));
+    this.ensure(10);
+    while (v >= 128n) {
+      this.buf[this.pos++] = Number(v & 127n) | 128;
+      v >>= 7n;
+    }
+    this.buf[this.pos++] = Number(v);
+  }
+
+  bytes(b: Buffer): void {
+    this.varint(b.length);
+    this.ensure(b.length);
+    b.copy(this.buf, this.pos);
+    this.pos += b.length;
+  }
+
+  /** Hex id (trace or span id) as a length-delimited byte field. */
+  hexField(field: number, hex: string): void {
+    const n = hex.length >> 1;
+    this.tag(field, WIRE_LEN);
+    this.varint(n);
+    this.ensure(n);
+    this.pos += this.buf.write(hex, this.pos, n, 'hex');
+  }
+
+  fixed32(v: number): void {
+    this.ensure(4);
+    this.pos = this.buf.writeUInt32LE(v >>> 0, this.pos);
+  }
+
+  double(v: number): void {
+    this.ensure(8);
+    this.pos = this.buf.writeDoubleLE(v, this.pos);
+  }
+
+  /** HrTime [seconds, nanoseconds] as fixed64 nanoseconds since the epoch, exactly. */
+  nanos(t: HrTime): void {
+    const sec = t[0];
+    // sec * 1e9 overflows 2^53: split sec at 2^16 so every product stays exact.
+    const high = Math.floor(sec / 65536) * 1e9; // contributes high * 2^16
+    const low = (sec % 65536) * 1e9 + t[1];
+    let lo = (high % 65536) * 65536 + (low % TWO_32);
+    const hi = Math.floor(high / 65536) + Math.floor(low / TWO_32) + Math.floor(lo / TWO_32);
+    lo %= TWO_32;
+    this.ensure(8);
+    this.pos = this.buf.writeUInt32LE(lo, this.pos);
+    this.pos = this.buf.writeUInt32LE(hi >>> 0, this.pos);
+  }
+
+  /** Copies a small buffer in (a loop beats a native call for a few dozen bytes). */
+  put(b: Buffer): void {
+    const n = b.length;
+    this.ensure(n);
+    if (n > 48) {
+      this.buf.set(b, this.pos);
+      this.pos += n;
+      return;
+    }
+    const out = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < n; i++) out[p++] = b[i];
+    this.pos = p;
+  }
+
+  /** A lower-case hex id as a length-delimited byte field, decoded in place. */
+  hexId(field: number, hex: string): void {
+    const n = hex.length >> 1;
+    this.ensure(n + 3);
+    const out = this.buf;
+    let p = this.pos;
+    out[p++] = field * 8 + WIRE_LEN;
+    out[p++] = n;
+    for (let i = 0; i < hex.length; i += 2) out[p++] = (HEX[hex.charCodeAt(i)] << 4) | HEX[hex.charCodeAt(i + 1)];
+    this.pos = p;
+  }
+
+  /** Epoch milliseconds (fractional) as fixed64 nanoseconds. */
+  nanosFromMs(ms: number): void {
+    const sec = Math.floor(ms / 1000);
+    const ns = Math.min(999_999_999, Math.round((ms - sec * 1000) * 1e6));
+    const high = Math.floor(sec / 65536) * 1e9;
+    const low = (sec % 65536) * 1e9 + ns;
+    let lo = (high % 65536) * 65536 + (low % TWO_32);
+    const hi = Math.floor(high / 65536) + Math.floor(low / TWO_32) + Math.floor(lo / TWO_32);
+    lo %= TWO_32;
+    this.ensure(8);
+    this.pos = this.buf.writeUInt32LE(lo, this.pos);
+    this.pos = this.buf.writeUInt32LE(hi >>> 0, this.pos);
+  }
+
+  /** Copies `from[start..end)` in. */
+  append(from: Buffer, start: number, end: number): void {
+    this.ensure(end - start);
+    from.copy(this.buf, this.pos, start, end);
+    this.pos += end - start;
+  }
+}
+
+/** Encoded UTF-8 bytes of recently seen short strings. */
+export class StringBytes {
+  private readonly cache = new Map<string, Buffer>();
+
+  get(s: string): Buffer {
+    let b = this.cache.get(s);
+    if (b === undefined) {
+      b = Buffer.from(s, 'utf8');
+      if (s.length <= CACHE_MAX_CHARS) {
+        if (this.cache.size >= CACHE_ENTRIES) this.cache.clear();
+        this.cache.set(s, b);
+      }
+    }
+    return b;
+  }
+}
+
+/** Encodes spans, resources and scopes; one instance per batch processor. */
+export class SpanEncoder {
+  private readonly strings = new StringBytes();
+  private readonly scratch = new ProtoWriter(2048);
+
+  /** One span as a complete `Span` message (no tag/length of its own). */
+  encodeSpan(span: ReadableSpan): Buffer {
+    const w = this.scratch;
+    w.reset();
+    const ctx = span.spanContext();
+    w.hexField(1, ctx.traceId);
+    w.hexField(2, ctx.spanId);
+    const state = ctx.traceState?.serialize();
+    if (state) this.stringField(w, 3, state);
+    const parent = span.parentSpanContext;
+    if (parent?.spanId) w.hexField(4, parent.spanId);
+    this.stringField(w, 5, span.name);
+    w.tag(6, WIRE_VARINT);
+    w.varint(span.kind + 1);
+    w.tag(7, WIRE_FIXED64);
+    w.nanos(span.startTime);
+    w.tag(8, WIRE_FIXED64);
+    w.nanos(span.endTime);
+    this.attributes(w, 9, span.attributes);
+    if (span.droppedAttributesCount > 0) {
+      w.tag(10, WIRE_VARINT);
+      w.varint(span.droppedAttributesCount);
+    }
+    for (const e of span.events) this.event(w, e);
+    if (span.droppedEventsCount > 0) {
+      w.tag(12, WIRE_VARINT);
+      w.varint(span.droppedEventsCount);
+    }
+    for (const l of span.links) this.link(w, l);
+    if (span.droppedLinksCount > 0) {
+      w.tag(14, WIRE_VARINT);
+      w.varint(span.droppedLinksCount);
+    }
+    const status = span.status;
+    if (status.code !== 0 || status.message) {
+      const msg = status.message ? this.strings.get(status.message) : undefined;
+      const size = (msg ? 1 + varintSize(msg.length) + msg.length : 0) + (status.code !== 0 ? 2 : 0);
+      w.tag(15, WIRE_LEN);
+      w.varint(size);
+      if (msg) {
+        w.tag(2, WIRE_LEN);
+        w.bytes(msg);
+      }
+      if (status.code !== 0) {
+        w.tag(3, WIRE_VARINT);
+        w.varint(status.code);
+      }
+    }
+    w.tag(16, WIRE_FIXED32);
+    w.fixed32(spanFlags(ctx, parent));
+    return w.buf.subarray(0, w.pos);
+  }
+
+  /** Encoded fields: `${field}` -> (string or value key -> tag + length + bytes). */
+  private readonly fields = new Map<string, Map<string | number | boolean, Buffer>>();
+  private fieldCount = 0;
+
+  /**
+   * Writes a RecordedSpan (span-recorder.ts) into `out` as a `2: Span` field of ScopeSpans.
+   * `timeOrigin` = performance.timeOrigin. The hot path: whole attribute fields (key and value)
+   * and the span name come from a cache, the rest is ids and times.
+   */
+  writeRecorded(out: ProtoWriter, span: RecordedSpan, timeOrigin: number): void {
+    const name = this.field(5, span.name);
+    const a = span.attrs;
+    let size = 18 + 10 + (span.parentSpanId !== '' ? 10 : 0) + name.length + 2 + 18 + 6;
+    const kvs: Buffer[] = [];
+    for (let i = 0; i < a.length; i += 2) {
+      const kv = this.keyValueField(a[i] as string, a[i + 1] as RecordedValue);
+      kvs.push(kv);
+      size += kv.length;
+    }
+    let tail: Buffer | undefined;
+    if (span.traceState !== undefined || span.statusCode !== 0) {
+      // rare: trace state and status through the general writer
+      const w = new ProtoWriter(256);
+      if (span.traceState !== undefined) this.stringField(w, 3, span.traceState);
+      if (span.statusCode !== 0) {
+        const msg = span.statusMessage ? this.strings.get(span.statusMessage) : undefined;
+        w.tag(15, WIRE_LEN);
+        w.varint((msg ? 1 + varintSize(msg.length) + msg.length : 0) + 2);
+        if (msg) {
+          w.tag(2, WIRE_LEN);
+          w.bytes(msg);
+        }
+        w.tag(3, WIRE_VARINT);
+        w.varint(span.statusCode);
+      }
+      tail = w.buf.subarray(0, w.pos);
+      size += tail.length;
+    }
+    out.tag(2, WIRE_LEN);
+    out.varint(size);
+    out.hexId(1, span.traceId);
+    out.hexId(2, span.spanId);
+    if (span.parentSpanId !== '') out.hexId(4, span.parentSpanId);
+    out.put(name);
+    out.tag(6, WIRE_VARINT);
+    out.varint(span.kind + 1);
+    out.tag(7, WIRE_FIXED64);
+    out.nanosFromMs(timeOrigin + span.startMs);
+    out.tag(8, WIRE_FIXED64);
+    out.nanosFromMs(timeOrigin + span.endMs);
+    for (const kv of kvs) out.put(kv);
+    if (tail !== undefined) out.put(tail);
+    out.tag(16, WIRE_FIXED32);
+    out.fixed32(1 | FLAG_HAS_IS_REMOTE | (span.parentIsRemote ? FLAG_IS_REMOTE : 0));
+  }
+
+  /** `field: string` encoded (tag, length, bytes), cached. */
+  private field(field: number, s: string): Buffer {
+    return this.cached(String(field), s, () => {
+      const w = new ProtoWriter(s.length * 3 + 8);
+      this.stringField(w, field, s);
+      return w;
+    });
+  }
+
+  /** `9: KeyValue` encoded, cached per key and value (arrays by their joined items). */
+  private keyValueField(key: string, value: RecordedValue): Buffer {
+    const vkey = typeof value === 'object' ? `\u0001${value.join('\u0001')}` : value;
+    return this.cached(key, vkey, () => {
+      const w = new ProtoWriter(64);
+      this.keyValue(w, 9, key, value);
+      return w;
+    });
+  }
+
+  private cached(group: string, key: string | number | boolean, make: () => ProtoWriter): Buffer {
+    let m = this.fields.get(group);
+    if (m === undefined) this.fields.set(group, (m = new Map()));
+    let b = m.get(key);
+    if (b === undefined) {
+      const w = make();
+      b = Buffer.from(w.buf.subarray(0, w.pos));
+      if (this.fieldCount >= FIELD_CACHE_ENTRIES) {
+        this.fields.clear();
+        this.fieldCount = 0;
+        this.fields.set(group, (m = new Map()));
+      }
+      m.set(key, b);
+      this.fieldCount++;
+    }
+    return b;
+  }
+
+  /** A `Resource` message. */
+  encodeResource(attributes: Attributes): Buffer {
+    const w = new ProtoWriter(512);
+    this.attributes(w, 1, attributes);
+    return Buffer.from(w.buf.subarray(0, w.pos));
+  }
+
+  /** An `InstrumentationScope` message. */
+  encodeScope(name: string, version: string | undefined): Buffer {
+    const w = new ProtoWriter(128);
+    this.stringField(w, 1, name);
+    if (version) this.stringField(w, 2, version);
+    return Buffer.from(w.buf.subarray(0, w.pos));
+  }
+
+  private stringField(w: ProtoWriter, field: number, s: string): void {
+    w.tag(field, WIRE_LEN);
+    w.bytes(this.strings.get(s));
+  }
+
+  private attributes(w: ProtoWriter, field: number, attrs: Attributes): void {
+    for (const key in attrs) {
+      const value = attrs[key];
+      if (value !== undefined && value !== null) this.keyValue(w, field, key, value);
+    }
+  }
+
+  /** One `KeyValue` as field `field`. */
+  private keyValue(w: ProtoWriter, field: number, key: string, value: AttributeValue | RecordedValue): void {
+    const k = this.strings.get(key);
+    const valueSize = this.anyValueSize(value as AttributeValue);
+    w.tag(field, WIRE_LEN);
+    w.varint(1 + varintSize(k.length) + k.length + 1 + varintSize(valueSize) + valueSize);
+    w.tag(1, WIRE_LEN);
+    w.bytes(k);
+    w.tag(2, WIRE_LEN);
+    w.varint(valueSize);
+    this.anyValue(w, value as AttributeValue);
+  }
+
+  /** Encoded size of an AnyValue message holding `v`. */
+  private anyValueSize(v: AttributeValue | null | undefined): number {
+    switch (typeof v) {
+      case 'string': {
+        const n = this.strings.get(v).length;
+        return 1 + varintSize(n) + n;
+      }
+      case 'boolean':
+        return 2;
+      case 'number':
+        return Number.isInteger(v) ? 1 + (v >= 0 && v <= Number.MAX_SAFE_INTEGER ? varintSize(v) : 10) : 9;
+      default: {
+        if (!Array.isArray(v)) return 0;
+        let inner = 0;
+        for (const item of v as ReadonlyArray<unknown>) {
+          const n = this.anyValueSize(item as AttributeValue);
+          inner += 1 + varintSize(n) + n;
+        }
+        return 1 + varintSize(inner) + inner;
+      }
+    }
+  }
+
+  private anyValue(w: ProtoWriter, v: AttributeValue | null | undefined): void {
+    switch (typeof v) {
+      case 'string':
+        w.tag(1, WIRE_LEN);
+        w.bytes(this.strings.get(v));
+        return;
+      case 'boolean':
+        w.tag(2, WIRE_VARINT);
+        w.varint(v ? 1 : 0);
+        return;
+      case 'number':
+        if (Number.isInteger(v)) {
+          w.tag(3, WIRE_VARINT);
+          w.int64(v);
+        } else {
+          w.tag(4, WIRE_FIXED64);
+          w.double(v);
+        }
+        return;
+      default: {
+        if (!Array.isArray(v)) return;
+        let inner = 0;
+        for (const item of v as ReadonlyArray<unknown>) {
+          const n = this.anyValueSize(item as AttributeValue);
+          inner += 1 + varintSize(n) + n;
+        }
+        w.tag(5, WIRE_LEN);
+        w.varint(inner);
+        for (const item of v as ReadonlyArray<unknown>) {
+          w.tag(1, WIRE_LEN);
+          w.varint(this.anyValueSize(item as AttributeValue));
+          this.anyValue(w, item as AttributeValue);
+        }
+      }
+    }
+  }
+
+  /** Events and links are rare here: encoded through a nested writer. */
+  private event(w: ProtoWriter, e: TimedEvent): void {
+    const inner = new ProtoWriter(256);
+    inner.tag(1, WIRE_FIXED64);
+    inner.nanos(e.time);
+    this.stringField(inner, 2, e.name);
+    if (e.attributes) this.attributes(inner, 3, e.attributes);
+    if (e.droppedAttributesCount) {
+      inner.tag(4, WIRE_VARINT);
+      inner.varint(e.droppedAttributesCount);
+    }
+    w.tag(11, WIRE_LEN);
+    w.varint(inner.pos);
+    w.append(inner.buf, 0, inner.pos);
+  }
+
+  private link(w: ProtoWriter, l: Link): void {
+    const inner = new ProtoWriter(256);
+    inner.hexField(1, l.context.traceId);
+    inner.hexField(2, l.context.spanId);
+    const state = l.context.traceState?.serialize();
+    if (state) this.stringField(inner, 3, state);
+    if (l.attributes) this.attributes(inner, 4, l.attributes);
+    if (l.droppedAttributesCount) {
+      inner.tag(5, WIRE_VARINT);
+      inner.varint(l.droppedAttributesCount);
+    }
+    inner.tag(6, WIRE_FIXED32);
+    inner.fixed32(spanFlags(l.context, undefined));
+    w.tag(13, WIRE_LEN);
+    w.varint(inner.pos);
+    w.append(inner.buf, 0, inner.pos);
+  }
+}
+
+function spanFlags(ctx: SpanContext, parent: SpanContext | undefined): number {
+  let flags = (ctx.traceFlags & 0xff) | FLAG_HAS_IS_REMOTE;
+  if (parent?.isRemote) flags |= FLAG_IS_REMOTE;
+  return flags;
+}
+
+/**
+ * An ExportTraceServiceRequest from encoded parts: one ResourceSpans with one ScopeSpans holding
+ * `spans`, each already a `2: Span` field (tag, length, message).
+ */
+export function frameRequest(resource: Buffer, scope: Buffer, spans: Buffer, spansEnd: number): Buffer {
+  const scopeField = 1 + varintSize(scope.length) + scope.length;
+  const scopeSpans = scopeField + spansEnd;
+  const resourceField = 1 + varintSize(resource.length) + resource.length;
+  const resourceSpans = resourceField + 1 + varintSize(scopeSpans) + scopeSpans;
+  const w = new ProtoWriter(1 + varintSize(resourceSpans) + resourceSpans);
+  w.tag(1, WIRE_LEN);
+  w.varint(resourceSpans);
+  w.tag(1, WIRE_LEN);
+  w.bytes(resource);
+  w.tag(2, WIRE_LEN);
+  w.varint(scopeSpans);
+  w.tag(1, WIRE_LEN);
+  w.bytes(scope);
+  w.append(spans, 0, spansEnd);
+  return w.buf.subarray(0, w.pos);
+}
+
+export { varintSize };
