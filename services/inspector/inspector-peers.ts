@@ -14,12 +14,11 @@ import { isMeshgateError, MeshgateError, type ErrorCode, ERRORS } from '../core/
 import type { Logger } from '../core/log.js';
 import type { Capture, ListCapturesRequest, ReplayRequest, ReplayResult } from '../gen/admin.js';
 import { InspectorPeerServiceClient, InspectorPeerServiceService, type InspectorPeerServiceServer, type PeerScope } from '../gen/peer.js';
-import type { GrpcMesh } from '../presence/mesh.js';
+import { PEER_CLIENT_OPTIONS, type GrpcMesh } from '../presence/mesh.js';
 import { REPLAY_TIMEOUT_MS } from './replay.js';
 
 /** How long a List or Get waits for a peer. */
 export const PEER_TIMEOUT_MS = 3_000;
-const MAX_MESSAGE_BYTES = 64 << 20;
 
 /** Whose captures: one account, or every account (undefined). */
 export interface Scope {
@@ -143,12 +142,7 @@ export class InspectorPeers {
   private client(addr: string): InspectorPeerServiceClient {
     let c = this.clients.get(addr);
     if (!c) {
-      c = new InspectorPeerServiceClient(addr, grpc.credentials.createInsecure(), {
-        'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
-        'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
-        'grpc.initial_reconnect_backoff_ms': 250,
-        'grpc.max_reconnect_backoff_ms': 5_000,
-      });
+      c = new InspectorPeerServiceClient(addr, grpc.credentials.createInsecure(), PEER_CLIENT_OPTIONS);
       this.clients.set(addr, c);
     }
     return c;

@@ -24,6 +24,14 @@ const BACKOFF_MAX_MS = 5_000;
 /** Largest presence message accepted (a snapshot of ~10k endpoints fits). */
 const MAX_MESSAGE_BYTES = 64 << 20;
 
+/** Channel options of every client one edge opens to another's peer listener (mesh, config sync, inspector). */
+export const PEER_CLIENT_OPTIONS = Object.freeze({
+  'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+  'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+  'grpc.initial_reconnect_backoff_ms': BACKOFF_MIN_MS,
+  'grpc.max_reconnect_backoff_ms': BACKOFF_MAX_MS,
+});
+
 export interface MeshOptions {
   /** host:port to listen on for peers. */
   listen: { host: string; port: number };
@@ -128,10 +136,7 @@ export class GrpcMesh implements PresenceChannel {
     const client = new PeerServiceClient(addr, grpc.credentials.createInsecure(), {
       'grpc.keepalive_time_ms': 10_000,
       'grpc.keepalive_timeout_ms': 5_000,
-      'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
-      'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
-      'grpc.initial_reconnect_backoff_ms': BACKOFF_MIN_MS,
-      'grpc.max_reconnect_backoff_ms': BACKOFF_MAX_MS,
+      ...PEER_CLIENT_OPTIONS,
     });
     const o: Outbound = { addr, client, call: null, attempt: 0, timer: null };
     this.outbound.set(addr, o);

@@ -15,12 +15,11 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../../core/log.js';
 import { ConfigSyncServiceClient, ConfigSyncServiceService, type ConfigBatch, type ConfigRecord, type ConfigSyncServiceServer } from '../../gen/peer.js';
-import type { GrpcMesh } from '../../presence/mesh.js';
+import { PEER_CLIENT_OPTIONS, type GrpcMesh } from '../../presence/mesh.js';
 import type { ConfigStore, Replicator } from './config-store.js';
 import { isRecordKind, type StoredRecord } from './record.js';
 
 const CALL_TIMEOUT_MS = 5_000;
-const MAX_MESSAGE_BYTES = 64 << 20;
 
 export interface SyncPeer {
   nodeId: string;
@@ -107,12 +106,7 @@ export class MeshSync implements Replicator {
   private client(addr: string): ConfigSyncServiceClient {
     let c = this.clients.get(addr);
     if (!c) {
-      c = new ConfigSyncServiceClient(addr, grpc.credentials.createInsecure(), {
-        'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
-        'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
-        'grpc.initial_reconnect_backoff_ms': 250,
-        'grpc.max_reconnect_backoff_ms': 5_000,
-      });
+      c = new ConfigSyncServiceClient(addr, grpc.credentials.createInsecure(), PEER_CLIENT_OPTIONS);
       this.clients.set(addr, c);
     }
     return c;

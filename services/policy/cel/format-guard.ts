@@ -15,17 +15,7 @@
 import { HASH_FORMATS, HASH_NAMES } from './functions-hash.js';
 import { MAX_RANGE } from './functions-lists.js';
 import { ACCEPTS, parseFormat } from './string-format.js';
-
-interface AstLike {
-  op: string;
-  args: unknown;
-  range?: { start: number; end: number };
-  checkedType?: { name?: string };
-}
-
-function isNode(v: unknown): v is AstLike {
-  return typeof v === 'object' && v !== null && typeof (v as AstLike).op === 'string' && 'args' in v;
-}
+import { findInAst, isAstNode as isNode, type AstLike } from './ast-walk.js';
 
 export interface FormatProblem {
   message: string;
@@ -35,33 +25,22 @@ export interface FormatProblem {
 
 /** The first problem with a literal format in a checked expression, or undefined. */
 export function checkLiteralFormats(ast: unknown): FormatProblem | undefined {
-  let found: FormatProblem | undefined;
-  const visit = (v: unknown): void => {
-    if (found) return;
-    if (Array.isArray(v)) {
-      for (const item of v) visit(item);
-      return;
+  return findInAst(ast, (v) => {
+    if (v.op !== 'rcall') return undefined;
+    const [name, receiver, args] = v.args as [string, unknown, unknown[]];
+    if (name === 'format' && args.length === 1 && isNode(receiver) && receiver.op === 'value' && typeof receiver.args === 'string') {
+      return checkFormatCall(receiver.args, receiver.range?.start ?? 0, args[0]);
     }
-    if (!isNode(v)) return;
-    if (v.op === 'rcall') {
-      const [name, receiver, args] = v.args as [string, unknown, unknown[]];
-      if (name === 'format' && args.length === 1 && isNode(receiver) && receiver.op === 'value' && typeof receiver.args === 'string') {
-        found = checkFormatCall(receiver.args, receiver.range?.start ?? 0, args[0]);
-      } else if (HASH_NAMES.includes(name)) {
-        found = checkHashFormat(name, receiver, args);
-      } else if (name === 'flatten' && args.length === 1) {
-        const depth = literalInt(args[0]);
-        if (depth !== undefined && depth < 0n) found = { message: `flatten: depth must not be negative, got ${depth}`, offset: (args[0] as AstLike).range?.start ?? 0 };
-      } else if (name === 'range' && args.length === 1 && isNode(receiver) && receiver.op === 'id' && receiver.args === 'lists') {
-        const n = literalInt(args[0]);
-        if (n !== undefined && n > BigInt(MAX_RANGE)) found = { message: `lists.range: ${n} is above the limit of ${MAX_RANGE} elements`, offset: (args[0] as AstLike).range?.start ?? 0 };
-      }
-      if (found) return;
+    if (HASH_NAMES.includes(name)) return checkHashFormat(name, receiver, args);
+    if (name === 'flatten' && args.length === 1) {
+      const depth = literalInt(args[0]);
+      if (depth !== undefined && depth < 0n) return { message: `flatten: depth must not be negative, got ${depth}`, offset: (args[0] as AstLike).range?.start ?? 0 };
+    } else if (name === 'range' && args.length === 1 && isNode(receiver) && receiver.op === 'id' && receiver.args === 'lists') {
+      const n = literalInt(args[0]);
+      if (n !== undefined && n > BigInt(MAX_RANGE)) return { message: `lists.range: ${n} is above the limit of ${MAX_RANGE} elements`, offset: (args[0] as AstLike).range?.start ?? 0 };
     }
-    if (v.op !== 'value' && v.op !== 'id') visit(v.args);
-  };
-  visit(ast);
-  return found;
+    return undefined;
+  });
 }
 
 /** The value of an int literal (`3`, `-1`), or undefined. */

@@ -15,20 +15,11 @@
  *    Patterns built at runtime (`matches(vars.re)`) are covered by this second defence only.
  */
 import { setFlagsFromString } from 'node:v8';
+import { findInAst, isAstNode, type AstLike } from './ast-walk.js';
 
 setFlagsFromString('--enable-experimental-regexp-engine-on-excessive-backtracks');
 
 /** Minimal view of the library's AST nodes (op + args), enough to walk them. */
-interface AstLike {
-  op: string;
-  args: unknown;
-  range?: { start: number; end: number };
-}
-
-function isNode(v: unknown): v is AstLike {
-  return typeof v === 'object' && v !== null && typeof (v as AstLike).op === 'string' && 'args' in v;
-}
-
 export interface RegexProblem {
   message: string;
   /** Offset of the pattern literal in the expression. */
@@ -37,33 +28,21 @@ export interface RegexProblem {
 
 /** Finds the first problem with a literal `matches()` pattern in a parsed expression. */
 export function checkLiteralRegexes(ast: unknown): RegexProblem | undefined {
-  let found: RegexProblem | undefined;
-  const visit = (v: unknown): void => {
-    if (found) return;
-    if (Array.isArray(v)) {
-      for (const item of v) visit(item);
-      return;
-    }
-    if (!isNode(v)) return;
+  return findInAst(ast, (v) => {
     let pattern: AstLike | undefined;
     if (v.op === 'rcall') {
       const [name, , args] = v.args as [string, unknown, unknown[]];
-      if (name === 'matches' && args.length === 1 && isNode(args[0])) pattern = args[0];
+      if (name === 'matches' && args.length === 1 && isAstNode(args[0])) pattern = args[0];
     } else if (v.op === 'call') {
       const [name, args] = v.args as [string, unknown[]];
-      if (name === 'matches' && args.length === 2 && isNode(args[1])) pattern = args[1];
+      if (name === 'matches' && args.length === 2 && isAstNode(args[1])) pattern = args[1];
     }
     if (pattern && pattern.op === 'value' && typeof pattern.args === 'string') {
       const message = regexProblem(pattern.args);
-      if (message) {
-        found = { message, offset: pattern.range?.start ?? 0 };
-        return;
-      }
+      if (message) return { message, offset: pattern.range?.start ?? 0 };
     }
-    if (v.op !== 'value' && v.op !== 'id') visit(v.args);
-  };
-  visit(ast);
-  return found;
+    return undefined;
+  });
 }
 
 /** Why a pattern is refused, or undefined when it is fine. */
