@@ -18,7 +18,7 @@ import type {
   TerminateTlsResult,
 } from './types.js';
 import type { VaultsData } from './secret-vaults.js';
-import { endpointFromUrl, withSecrets } from './simulate-request.js';
+import { endpointFromUrl, simulatedForward, withSecrets } from './simulate-request.js';
 
 export interface ConnectSimulationOptions {
   /** The endpoint whose policy runs; default: an agent endpoint at the connection's URL. */
@@ -67,18 +67,7 @@ export async function simulateConnect(policy: CompiledPolicy, url: string, opts:
   const offline = new Set((opts.offline ?? []).map((s) => s.toLowerCase()));
   let asked: ConnectSimulationResult['terminate_tls'];
   const host: ConnectPhaseHost<{ url: string }> = {
-    forwardInternal(_x, o) {
-      let target = '';
-      try {
-        target = new URL(o.url).hostname.toLowerCase();
-      } catch {
-        /* validated by the action already */
-      }
-      if (offline.has(o.url.toLowerCase()) || offline.has(target)) {
-        return Promise.resolve({ ok: false, code: 'MG_FORWARD_TARGET_OFFLINE', message: `no endpoint is online for ${o.url}` });
-      }
-      return Promise.resolve({ ok: true, response: { url: o.url } });
-    },
+    forwardInternal: (_x, o) => simulatedForward(offline, o.url),
     terminateTls(_x, o: TerminateTlsOptions): Promise<TerminateTlsResult> {
       asked = { min_version: o.minVersion, max_version: o.maxVersion, client_auth: o.clientAuth, certificate: o.cert ? 'policy' : 'edge', client_cas: o.clientCas.length };
       const client = opts.clientCert ? fakeCert(opts.clientCert) : undefined;

@@ -16,6 +16,7 @@ import type {
   CompileOptions,
   EndpointType,
   Exchange,
+  ForwardResult,
   HeaderMap,
   OutboundHost,
   OutboundResult,
@@ -113,6 +114,20 @@ function splitWords(text: string): { ok: true; words: string[] } | { ok: false; 
 }
 
 /** An endpoint described by its URL: protocol from the scheme, binding internal for `*.internal`. */
+/** forward-internal in a simulation: fails for targets listed offline (URL or host), else "forwarded". */
+export function simulatedForward(offline: ReadonlySet<string>, url: string): Promise<ForwardResult<{ url: string }>> {
+  let targetHost = '';
+  try {
+    targetHost = new URL(url).hostname.toLowerCase();
+  } catch {
+    /* validated by the action already */
+  }
+  if (offline.has(url.toLowerCase()) || offline.has(targetHost)) {
+    return Promise.resolve({ ok: false, code: 'MG_FORWARD_TARGET_OFFLINE', message: `no endpoint is online for ${url}` });
+  }
+  return Promise.resolve({ ok: true, response: { url } });
+}
+
 export function endpointFromUrl(url: string, type: EndpointType): PolicyEndpoint {
   const u = new URL(url);
   const protocol = u.protocol.slice(0, -1) as Protocol;
@@ -217,18 +232,7 @@ export async function simulateRequest(policy: CompiledPolicy, spec: RequestSpec,
   const sent: NonNullable<SimulationResult['http_requests']> = [];
   SENT.set(x, sent);
   const host: RequestPhaseHost<FakeUpstreamResponse> & OutboundHost = {
-    forwardInternal(_x, o) {
-      let targetHost = '';
-      try {
-        targetHost = new URL(o.url).hostname.toLowerCase();
-      } catch {
-        /* validated by the action already */
-      }
-      if (offline.has(o.url.toLowerCase()) || offline.has(targetHost)) {
-        return Promise.resolve({ ok: false, code: 'MG_FORWARD_TARGET_OFFLINE', message: `no endpoint is online for ${o.url}` });
-      }
-      return Promise.resolve({ ok: true, response: { url: o.url } });
-    },
+    forwardInternal: (_x, o) => simulatedForward(offline, o.url),
     httpRequest: (_x, r) => {
       sent.push(r.body === undefined ? { method: r.method, url: r.url, headers: r.headers } : { method: r.method, url: r.url, headers: r.headers, body: r.body });
       return Promise.resolve(simulatedAnswer(opts.httpResponses, r.url, r.maxBodyBytes));

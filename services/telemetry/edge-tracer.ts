@@ -99,31 +99,21 @@ class EdgeRequestTrace implements RequestTrace {
 
   requestPhase<R>(policy: CompiledPolicy, x: Exchange, endpoint: PolicyEndpoint, host: RequestPhaseHost<R>, also: PhaseTrace | undefined): Promise<RequestOutcome<R>> {
     if (!this.current.sampled) return also === undefined ? policy.runRequest(x, endpoint, host) : policy.traceRequest(x, endpoint, host, also);
-    const span = this.open(REQUEST_PHASE, SpanKind.INTERNAL, endpoint.id);
-    const rec = new PhaseRecorder(also);
-    const outer = this.current;
-    this.current = span;
-    return policy.traceRequest(x, endpoint, host, rec).then(
-      (out) => {
-        this.current = outer;
-        rec.end(span, out.kind === 'error' ? out.code : undefined);
-        return out;
-      },
-      (e: unknown) => {
-        this.current = outer;
-        rec.end(span, 'MG_INTERNAL');
-        throw e;
-      },
-    );
+    return this.phaseSpan(REQUEST_PHASE, endpoint.id, also, (rec) => policy.traceRequest(x, endpoint, host, rec));
   }
 
   responsePhase(policy: CompiledPolicy, x: Exchange, endpoint: PolicyEndpoint, res: PolicyResponse, host: OutboundHost, also: PhaseTrace | undefined): Promise<ResponseOutcome> {
     if (!this.current.sampled) return also === undefined ? policy.runResponse(x, endpoint, res, host) : policy.traceResponse(x, endpoint, res, also, host);
-    const span = this.open(RESPONSE_PHASE, SpanKind.INTERNAL, endpoint.id);
+    return this.phaseSpan(RESPONSE_PHASE, endpoint.id, also, (rec) => policy.traceResponse(x, endpoint, res, rec, host));
+  }
+
+  /** Runs one policy phase inside its own span, recording the rules matched and actions run. */
+  private phaseSpan<O extends { kind: string; code?: string }>(name: string, endpointId: string, also: PhaseTrace | undefined, run: (rec: PhaseRecorder) => Promise<O>): Promise<O> {
+    const span = this.open(name, SpanKind.INTERNAL, endpointId);
     const rec = new PhaseRecorder(also);
     const outer = this.current;
     this.current = span;
-    return policy.traceResponse(x, endpoint, res, rec, host).then(
+    return run(rec).then(
       (out) => {
         this.current = outer;
         rec.end(span, out.kind === 'error' ? out.code : undefined);

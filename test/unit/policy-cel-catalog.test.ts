@@ -1,26 +1,6 @@
 import assert from 'node:assert/strict';
-import { compileExpression, EvalContext, isCelError } from '../../services/policy/cel/index.js';
-import type { Exchange, Phase } from '../../services/policy/index.js';
-import { endpoint, exchange } from './policy-fixtures.js';
-
-function evalExpr(source: string, x: Exchange = exchange('https://api.example.com/'), phase: Phase = 'on_http_request', resHeaders: Record<string, string[]> = {}): unknown {
-  const r = compileExpression(source, phase);
-  if (!r.ok) assert.fail(`${source}: ${r.message}`);
-  return r.expr.evaluate(new EvalContext(x, endpoint('cloud'), phase === 'on_http_response' ? { status: 200, headers: resHeaders } : undefined));
-}
-
-function refused(source: string, pattern: RegExp, phase: Phase = 'on_http_request'): void {
-  const r = compileExpression(source, phase);
-  assert.equal(r.ok, false, `${source} compiled`);
-  if (!r.ok) assert.match(r.message, pattern);
-}
-
-function evalError(source: string, pattern: RegExp, x?: Exchange): void {
-  assert.throws(
-    () => evalExpr(source, x),
-    (e: unknown) => isCelError(e) && pattern.test((e as Error).message),
-  );
-}
+import { compileExpression } from '../../services/policy/cel/index.js';
+import { evalError, evalExpr, exchange, refused } from './policy-fixtures.js';
 
 describe('Traffic Policy CEL function catalog', () => {
   describe('request cookies and body metadata', () => {

@@ -1,27 +1,6 @@
 import assert from 'node:assert/strict';
-import { compileExpression, EvalContext, isCelError } from '../../services/policy/cel/index.js';
 import { fixed, scientific, shortestFixed } from '../../services/policy/cel/string-format.js';
-import type { Exchange } from '../../services/policy/index.js';
-import { endpoint, exchange } from './policy-fixtures.js';
-
-function evalExpr(source: string, x: Exchange = exchange('https://api.example.com/')): unknown {
-  const r = compileExpression(source, 'on_http_request');
-  if (!r.ok) assert.fail(`${source}: ${r.message}`);
-  return r.expr.evaluate(new EvalContext(x, endpoint('cloud'), undefined));
-}
-
-function refused(source: string, pattern: RegExp): void {
-  const r = compileExpression(source, 'on_http_request');
-  assert.equal(r.ok, false, `${source} compiled`);
-  if (!r.ok) assert.match(r.message, pattern);
-}
-
-function evalError(source: string, pattern: RegExp, x?: Exchange): void {
-  assert.throws(
-    () => evalExpr(source, x),
-    (e: unknown) => isCelError(e) && pattern.test((e as Error).message),
-  );
-}
+import { evalError, evalExpr, exchange, refused } from './policy-fixtures.js';
 
 describe('string.format (printf-style)', () => {
   it("gives ngrok's documented results", () => {

@@ -7,24 +7,12 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { compileExpression, EvalContext, isCelError } from '../../services/policy/cel/index.js';
+import { isCelError } from '../../services/policy/cel/index.js';
 import { crc64, xxh64 } from '../../services/policy/cel/hash-64.js';
-import { endpoint, exchange } from './policy-fixtures.js';
+import { evalExpr, refused } from './policy-fixtures.js';
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
-
-function evalExpr(source: string): unknown {
-  const r = compileExpression(source, 'on_http_request');
-  if (!r.ok) assert.fail(`${source}: ${r.message}`);
-  return r.expr.evaluate(new EvalContext(exchange('https://api.example.com/'), endpoint('cloud'), undefined));
-}
-
-function refused(source: string, pattern: RegExp): void {
-  const r = compileExpression(source, 'on_http_request');
-  assert.equal(r.ok, false, `${source} compiled`);
-  if (!r.ok) assert.match(r.message, pattern);
-}
 
 // ---- reference versions, bit by bit / BigInt, from the definitions ----
 const M64 = (1n << 64n) - 1n;

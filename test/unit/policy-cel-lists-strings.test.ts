@@ -1,32 +1,13 @@
 import assert from 'node:assert/strict';
-import { compileExpression, EvalContext, isCelError } from '../../services/policy/cel/index.js';
+import { compileExpression } from '../../services/policy/cel/index.js';
 import { MAX_RANGE } from '../../services/policy/cel/functions-lists.js';
 import type { Exchange } from '../../services/policy/index.js';
-import { compileOk, endpoint, exchange, FakeHost } from './policy-fixtures.js';
-
-function evalExpr(source: string, x: Exchange = exchange('https://api.example.com/')): unknown {
-  const r = compileExpression(source, 'on_http_request');
-  if (!r.ok) assert.fail(`${source}: ${r.message}`);
-  return r.expr.evaluate(new EvalContext(x, endpoint('cloud'), undefined));
-}
+import { compileOk, endpoint, evalError, evalExpr, exchange, FakeHost, refused } from './policy-fixtures.js';
 
 function typeOf(source: string): string {
   const r = compileExpression(source, 'on_http_request');
   if (!r.ok) assert.fail(`${source}: ${r.message}`);
   return r.expr.type;
-}
-
-function refused(source: string, pattern: RegExp): void {
-  const r = compileExpression(source, 'on_http_request');
-  assert.equal(r.ok, false, `${source} compiled`);
-  if (!r.ok) assert.match(r.message, pattern);
-}
-
-function evalError(source: string, pattern: RegExp, x?: Exchange): void {
-  assert.throws(
-    () => evalExpr(source, x),
-    (e: unknown) => isCelError(e) && pattern.test((e as Error).message),
-  );
 }
 
 /** Runs `expression` as a rule's expression; the outcome of the request. */

@@ -1,20 +1,7 @@
 import assert from 'node:assert/strict';
-import { compileExpression, EvalContext, isCelError } from '../../services/policy/cel/index.js';
+import { isCelError } from '../../services/policy/cel/index.js';
 import { parseUrl } from '../../services/policy/cel/functions-url.js';
-import type { Exchange } from '../../services/policy/index.js';
-import { endpoint, exchange } from './policy-fixtures.js';
-
-function evalExpr(source: string, x: Exchange = exchange('https://api.example.com/')): unknown {
-  const r = compileExpression(source, 'on_http_request');
-  if (!r.ok) assert.fail(`${source}: ${r.message}`);
-  return r.expr.evaluate(new EvalContext(x, endpoint('cloud'), undefined));
-}
-
-function refused(source: string, pattern: RegExp): void {
-  const r = compileExpression(source, 'on_http_request');
-  assert.equal(r.ok, false, `${source} compiled`);
-  if (!r.ok) assert.match(r.message, pattern);
-}
+import { evalExpr, exchange, refused } from './policy-fixtures.js';
 
 /** The parsed fields as plain data (port as a number). */
 function parts(s: string): Record<string, unknown> {

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import type { Issue } from '../../services/core/errors.js';
+import { compileExpression, EvalContext, isCelError } from '../../services/policy/cel/index.js';
 import {
   compilePolicy,
   type CompiledPolicy,
@@ -12,6 +13,7 @@ import {
   type ForwardInternalOptions,
   type ForwardResult,
   type HeaderMap,
+  type Phase,
   type PolicyEndpoint,
   type RequestPhaseHost,
 } from '../../services/policy/index.js';
@@ -101,3 +103,27 @@ export function issueAt(issues: Issue[], path: string): Issue {
 
 /** A valid last rule for cloud policies under test. */
 export const CATCH_ALL = `  - actions: [{type: custom-response, config: {status_code: 404, body: "no route"}}]\n`;
+
+// --- single CEL expressions (the function catalog tests) ---
+
+/** Compiles `source` for `phase` (failing the test if it is refused) and evaluates it against `x`. */
+export function evalExpr(source: string, x: Exchange = exchange('https://api.example.com/'), phase: Phase = 'on_http_request', resHeaders: Record<string, string[]> = {}): unknown {
+  const r = compileExpression(source, phase);
+  if (!r.ok) assert.fail(`${source}: ${r.message}`);
+  return r.expr.evaluate(new EvalContext(x, endpoint('cloud'), phase === 'on_http_response' ? { status: 200, headers: resHeaders } : undefined));
+}
+
+/** Asserts `source` is refused at load with a message matching `pattern`. */
+export function refused(source: string, pattern: RegExp, phase: Phase = 'on_http_request'): void {
+  const r = compileExpression(source, phase);
+  assert.equal(r.ok, false, `${source} compiled`);
+  if (!r.ok) assert.match(r.message, pattern);
+}
+
+/** Asserts `source` compiles but fails when evaluated, with a CEL error matching `pattern`. */
+export function evalError(source: string, pattern: RegExp, x?: Exchange): void {
+  assert.throws(
+    () => evalExpr(source, x),
+    (e: unknown) => isCelError(e) && pattern.test((e as Error).message),
+  );
+}

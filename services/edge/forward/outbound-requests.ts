@@ -27,6 +27,7 @@ import type { HttpRequestConfig } from '../config.js';
 import type { EndpointRegistry, Pool } from '../endpoints/registry.js';
 import { EdgeRequest, newRequestId, type EdgeExchange } from './exchange.js';
 import { discardBody, FORWARD_FAILURES, type GatewayResponse } from './gateway-response.js';
+import { readAtMost } from './read-at-most.js';
 
 /** Most http-request calls nested in one another (ngrok: "loop >3 hops", ERR_NGROK_3603). */
 export const MAX_SIDE_CALL_DEPTH = 3;
@@ -196,34 +197,6 @@ function sideExchange(parent: EdgeExchange, u: URL, req: OutboundRequest, signal
 
 function fits(body: Buffer, limit: number): Buffer | 'too-large' {
   return body.length > limit ? 'too-large' : body;
-}
-
-/** Reads a body whole, giving up (and destroying it) past `limit` bytes. */
-function readAtMost(body: Readable, limit: number): Promise<Buffer | 'too-large' | Error> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let done = false;
-    const finish = (r: Buffer | 'too-large' | Error) => {
-      if (done) return;
-      done = true;
-      body.off('data', onData);
-      resolve(r);
-    };
-    const onData = (c: Buffer) => {
-      size += c.length;
-      if (size > limit) {
-        finish('too-large');
-        body.destroy();
-        return;
-      }
-      chunks.push(c);
-    };
-    body.on('data', onData);
-    body.once('end', () => finish(Buffer.concat(chunks, size)));
-    body.once('error', (e) => finish(e));
-    body.once('close', () => finish(new Error('the response body ended early')));
-  });
 }
 
 /** Node/undici response headers → lower-case name → values. */

@@ -13,7 +13,7 @@ import zlib from 'node:zlib';
 import { ERROR_HEADER, ERRORS, isMeshgateError, type ErrorCode } from '../../core/errors.js';
 import { parseEndpointUrl, type EndpointUrl } from '../../core/endpoint-url.js';
 import type { Logger } from '../../core/log.js';
-import type { Exchange, ForwardInternalOptions, ForwardResult, HeaderMap, OutboundRequest, OutboundResult, PolicyResponse, RequestPhaseHost, SyntheticResponse } from '../../policy/types.js';
+import type { CompiledPolicy, Exchange, ForwardInternalOptions, ForwardResult, HeaderMap, OutboundRequest, OutboundResult, PolicyResponse, RequestOutcome, RequestPhaseHost, ResponseOutcome, SyntheticResponse } from '../../policy/types.js';
 import type { HttpRequestConfig } from '../config.js';
 import type { Endpoint } from '../endpoints/endpoint.js';
 import type { EndpointRegistry, Pool } from '../endpoints/registry.js';
@@ -133,7 +133,7 @@ export class Pipeline implements RequestPhaseHost<GatewayResponse> {
       if (refused) return refused;
     }
     if (policy !== null && policy.hasPhase('on_http_request')) {
-      const out = x.trace !== undefined ? await x.trace.requestPhase(policy, x, ep.view, this, x.decisions && decisionTrace(x.decisions, ep.id, 'on_http_request')) : x.decisions === undefined ? await policy.runRequest(x, ep.view, this) : await policy.traceRequest(x, ep.view, this, decisionTrace(x.decisions, ep.id, 'on_http_request'));
+      const out = await this.runRequestPhase(policy, ep, x);
       switch (out.kind) {
         case 'pass':
           r = await this.toUpstream(ep, x);
@@ -166,9 +166,23 @@ export class Pipeline implements RequestPhaseHost<GatewayResponse> {
     return forwardToAgent(ep, session, x);
   }
 
+  /** on_http_request of `ep`: traced when the request is, recording decisions when an observer asked for them. */
+  private runRequestPhase(policy: CompiledPolicy, ep: Endpoint, x: EdgeExchange): Promise<RequestOutcome<GatewayResponse>> {
+    const also = x.decisions === undefined ? undefined : decisionTrace(x.decisions, ep.id, 'on_http_request');
+    if (x.trace !== undefined) return x.trace.requestPhase(policy, x, ep.view, this, also);
+    return also === undefined ? policy.runRequest(x, ep.view, this) : policy.traceRequest(x, ep.view, this, also);
+  }
+
+  /** on_http_response of `ep`, like runRequestPhase. */
+  private runResponsePhase(policy: CompiledPolicy, ep: Endpoint, x: EdgeExchange, res: PolicyResponse): Promise<ResponseOutcome> {
+    const also = x.decisions === undefined ? undefined : decisionTrace(x.decisions, ep.id, 'on_http_response');
+    if (x.trace !== undefined) return x.trace.responsePhase(policy, x, ep.view, res, this, also);
+    return also === undefined ? policy.runResponse(x, ep.view, res, this) : policy.traceResponse(x, ep.view, res, also, this);
+  }
+
   private async responsePhase(ep: Endpoint, x: EdgeExchange, r: GatewayResponse): Promise<GatewayResponse> {
     const res: PolicyResponse = { status: r.status, headers: toHeaderMap(r.headers) };
-    const out = x.trace !== undefined ? await x.trace.responsePhase(ep.policy!, x, ep.view, res, this, x.decisions && decisionTrace(x.decisions, ep.id, 'on_http_response')) : x.decisions === undefined ? await ep.policy!.runResponse(x, ep.view, res, this) : await ep.policy!.traceResponse(x, ep.view, res, decisionTrace(x.decisions, ep.id, 'on_http_response'), this);
+    const out = await this.runResponsePhase(ep.policy!, ep, x, res);
     switch (out.kind) {
       case 'pass':
         r.status = res.status;

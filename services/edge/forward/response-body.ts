@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import type { BodyRewrite } from '../../policy/types.js';
 import { discardBody, gatewayError, type GatewayResponse } from './gateway-response.js';
+import { readAtMost } from './read-at-most.js';
 
 const gunzip = promisify(zlib.gunzip);
 const inflate = promisify(zlib.inflate);
@@ -26,7 +27,7 @@ type Read = { ok: true; body: Buffer } | { ok: false; tooLarge: boolean; message
 export async function rewriteResponseBody(r: GatewayResponse, rw: BodyRewrite, streamEncoded: boolean): Promise<GatewayResponse | null> {
   const body = r.body;
   if (body === null) return null;
-  const raw: Read = typeof body === 'string' ? { ok: true, body: Buffer.from(body) } : await readAtMost(body, rw.limit);
+  const raw: Read = typeof body === 'string' ? { ok: true, body: Buffer.from(body) } : await readBody(body, rw.limit);
   if (!raw.ok) return failed(r, raw);
   let data = raw.body;
   for (let i = rw.decode.length - 1; i >= 0; i--) {
@@ -48,32 +49,12 @@ function failed(r: GatewayResponse, why: { tooLarge: boolean; message: string })
     : gatewayError('MG_RESPONSE_BODY_UNREADABLE', why.message);
 }
 
-/** Reads a stream whole, giving up (and destroying it) past `limit` bytes. */
-function readAtMost(body: Readable, limit: number): Promise<Read> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let done = false;
-    const finish = (r: Read) => {
-      if (done) return;
-      done = true;
-      body.off('data', onData);
-      resolve(r);
-    };
-    const onData = (c: Buffer) => {
-      size += c.length;
-      if (size > limit) {
-        finish({ ok: false, tooLarge: true, message: '' });
-        body.destroy();
-        return;
-      }
-      chunks.push(c);
-    };
-    body.on('data', onData);
-    body.once('end', () => finish({ ok: true, body: Buffer.concat(chunks, size) }));
-    body.once('error', (e) => finish({ ok: false, tooLarge: false, message: `the response body could not be read: ${e.message}` }));
-    body.once('close', () => finish({ ok: false, tooLarge: false, message: 'the response body ended early' }));
-  });
+/** readAtMost, in this file's result shape. */
+async function readBody(body: Readable, limit: number): Promise<Read> {
+  const r = await readAtMost(body, limit);
+  if (r === 'too-large') return { ok: false, tooLarge: true, message: '' };
+  if (r instanceof Error) return { ok: false, tooLarge: false, message: `the response body could not be read: ${r.message}` };
+  return { ok: true, body: r };
 }
 
 async function decode(data: Buffer, coding: BodyRewrite['decode'][number], limit: number): Promise<Read> {
