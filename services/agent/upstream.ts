@@ -65,7 +65,7 @@ export class UpstreamForwarder {
       headers[k] = h[k] as string | string[];
     }
     headers.host = h[':authority'] as string;
-    if (this.tracer !== undefined) this.tracer.upstream(stream, h, headers, target);
+    const span = this.tracer === undefined ? undefined : this.tracer.upstream(h, headers, target);
     // undici destroys a body stream when it is done with it; the tunnel stream is a Duplex whose
     // other half still carries the response, so undici gets its own readable view of it.
     let body: PassThrough | null = null;
@@ -76,6 +76,7 @@ export class UpstreamForwarder {
     let controller: Dispatcher.DispatchController | null = null;
     let responded = false;
     stream.on('close', () => {
+      if (span !== undefined) span.closed(stream);
       // A reset stream (the edge cancelled: client gone, http-request timeout) reads as writableFinished, hence `aborted`.
       if (controller && !controller.aborted && (stream.aborted || !stream.writableFinished)) controller.abort(new Error('tunnel stream closed'));
     });

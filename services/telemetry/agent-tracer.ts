@@ -14,8 +14,8 @@ import { ENDPOINT_ID_HEADER } from '../tunnel/wire.js';
 import { endHttpSpan } from './http-span.js';
 import type { TracingSdk } from './otel-sdk.js';
 import { ATTR, SPAN } from './span-names.js';
-import { parseTraceparent, SpanKind } from './span-recorder.js';
-import type { AgentTracer } from './tracing.js';
+import { parseTraceparent, SpanKind, type RecordedSpan } from './span-recorder.js';
+import type { AgentTracer, UpstreamSpan } from './tracing.js';
 
 /** `upstream GET`, ... built once per method. */
 const upstreamNames = new Map<string, string>();
@@ -29,10 +29,10 @@ interface Identity {
 export class OtelAgentTracer implements AgentTracer {
   private identified = false;
 
-  static start(startSdk: (attributes: DetectedResourceAttributes) => TracingSdk): OtelAgentTracer {
+  static async start(startSdk: (attributes: DetectedResourceAttributes) => Promise<TracingSdk>): Promise<OtelAgentTracer> {
     let resolve!: (i: Identity) => void;
     const identity = new Promise<Identity>((r) => (resolve = r));
-    const sdk = startSdk({
+    const sdk = await startSdk({
       'service.instance.id': identity.then((i) => i.sessionId),
       [ATTR.region]: identity.then((i) => i.region),
       [ATTR.edgeNode]: identity.then((i) => i.nodeId),
@@ -51,7 +51,7 @@ export class OtelAgentTracer implements AgentTracer {
     this.resolveIdentity({ sessionId: session.sessionId, region: session.region, nodeId: session.nodeId });
   }
 
-  upstream(stream: http2.ServerHttp2Stream, h: http2.IncomingHttpHeaders, headers: Record<string, string | string[]>, target: { host: string; port: number }): void {
+  upstream(h: http2.IncomingHttpHeaders, headers: Record<string, string | string[]>, target: { host: string; port: number }): UpstreamSpan | undefined {
     const method = String(h[':method']);
     let name = upstreamNames.get(method);
     if (name === undefined) {
@@ -60,18 +60,25 @@ export class OtelAgentTracer implements AgentTracer {
     }
     const span = this.sdk.recorder.root(name, SpanKind.CLIENT, parseTraceparent(h.traceparent, h.tracestate));
     span.inject(headers);
-    if (!span.sampled) return;
+    if (!span.sampled) return undefined;
     const path = String(h[':path']);
     const q = path.indexOf('?');
     span.attrs.push(ATTR.httpMethod, method, ATTR.serverAddress, target.host, ATTR.serverPort, target.port, ATTR.urlPath, q === -1 ? path : path.slice(0, q), ATTR.endpointId, String(h[ENDPOINT_ID_HEADER] ?? ''));
-    stream.on('close', () => {
-      const sent = stream.sentHeaders as http2.OutgoingHttpHeaders | undefined;
-      const rst = stream.rstCode ?? 0;
-      endHttpSpan(span, sent?.[':status'], sent?.[ERROR_HEADER], sent === undefined || sent[':status'] === undefined ? 'no response' : rst !== 0 ? `tunnel stream reset (code ${rst})` : undefined, false);
-    });
+    return new AgentUpstreamSpan(span);
   }
 
   shutdown(): Promise<void> {
     return this.sdk.shutdown();
+  }
+}
+
+class AgentUpstreamSpan implements UpstreamSpan {
+  constructor(private readonly span: RecordedSpan) {}
+
+  /** Ends the span with what the agent answered on the tunnel stream. */
+  closed(stream: http2.ServerHttp2Stream): void {
+    const sent = stream.sentHeaders as http2.OutgoingHttpHeaders | undefined;
+    const rst = stream.rstCode ?? 0;
+    endHttpSpan(this.span, sent?.[':status'], sent?.[ERROR_HEADER], sent === undefined || sent[':status'] === undefined ? 'no response' : rst !== 0 ? `tunnel stream reset (code ${rst})` : undefined, false);
   }
 }

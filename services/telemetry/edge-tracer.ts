@@ -169,8 +169,11 @@ class EdgeRequestTrace implements RequestTrace {
 function neverIndexed(headers: http.OutgoingHttpHeaders): void {
   const h = headers as Record<symbol, unknown>;
   const list = h[http2.sensitiveHeaders];
-  h[http2.sensitiveHeaders] = Array.isArray(list) ? [...list, 'traceparent'] : ['traceparent'];
+  h[http2.sensitiveHeaders] = Array.isArray(list) ? [...list, 'traceparent'] : TRACEPARENT_ONLY;
 }
+
+/** Node only reads the list: one array serves every request. */
+const TRACEPARENT_ONLY: readonly string[] = Object.freeze(['traceparent']);
 
 /**
  * Collects, for one phase run, the rules that matched and the actions that ran, in order, and

@@ -3,8 +3,6 @@
  * gateway's error code, and ERROR for a failed or cut-off exchange (server spans from 500,
  * client spans from 400, as the HTTP semantic conventions say).
  */
-import type http2 from 'node:http2';
-import { ERROR_HEADER } from '../core/errors.js';
 import { ATTR } from './span-names.js';
 import type { RecordedSpan } from './span-recorder.js';
 import type { Hop } from './tracing.js';
@@ -26,18 +24,14 @@ export class StreamHop implements Hop {
 
   constructor(private readonly span: RecordedSpan) {}
 
-  sent(stream: http2.ClientHttp2Stream): void {
-    // Registered before the forwarder's own listener, which consumes `:status`. (`on`, not
-    // `once`: each event comes once, and once() costs a wrapper per request.)
-    stream.on('response', (h) => {
-      this.status = Number(h[':status']);
-      this.code = h[ERROR_HEADER];
-    });
-    stream.on('close', () => {
-      const rst = stream.rstCode ?? 0;
-      const cut = this.status === 0 ? `stream closed before a response (code ${rst})` : rst !== 0 ? `stream reset (code ${rst})` : undefined;
-      endHttpSpan(this.span, this.status, this.code, cut, false);
-    });
+  response(status: number, errorCode: unknown): void {
+    this.status = status;
+    this.code = errorCode;
+  }
+
+  closed(rstCode: number): void {
+    const cut = this.status === 0 ? `stream closed before a response (code ${rstCode})` : rstCode !== 0 ? `stream reset (code ${rstCode})` : undefined;
+    endHttpSpan(this.span, this.status, this.code, cut, false);
   }
 
   failed(err: Error): void {
@@ -47,4 +41,4 @@ export class StreamHop implements Hop {
 }
 
 /** For requests that are not recorded: context was propagated, nothing to end. */
-export const NOOP_HOP: Hop = Object.freeze({ sent() {}, failed() {} });
+export const NOOP_HOP: Hop = Object.freeze({ response() {}, closed() {}, failed() {} });

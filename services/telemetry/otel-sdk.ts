@@ -1,12 +1,13 @@
 /**
- * OpenTelemetry bootstrap (loaded with `import()` only when tracing is on): one NodeSDK per
- * process, whose pipeline also takes the hot-path spans of span-recorder.ts, with
+ * OpenTelemetry bootstrap (loaded with `import()` only when tracing is on): one tracer provider
+ * per process (`@opentelemetry/sdk-trace-node`, the trace SDK that NodeSDK itself runs on),
+ * whose pipeline also takes the hot-path spans of span-recorder.ts, with
  *   - for http/protobuf (the default), otlp-batch-processor.ts: spans encoded as they end,
  *     batched, sent by the OpenTelemetry OTLP/HTTP transport; for http/json and grpc, the SDK's
  *     BatchSpanProcessor with the official OTLP exporter (or the console exporter with
  *     OTEL_TRACES_EXPORTER=console), fed through sdk-export-bridge.ts. All read
  *     OTEL_EXPORTER_OTLP_* (endpoint, headers, timeout, compression) and OTEL_BSP_*; no export
- *     runs on the request path;
+ *     runs on the request path. An exporter package is imported only when its protocol is used;
  *   - the sampler of the settings (env OTEL_TRACES_SAMPLER[_ARG], else the file's ratio,
  *     parent-based so a trace is recorded whole or not at all across edges and agents);
  *   - the resource: service.name, service.instance.id, meshgate.region, plus what
@@ -14,17 +15,21 @@
  *     would export the command line, which may carry an authtoken;
  *   - no context manager: spans are parented explicitly (see tracing.ts), so no
  *     AsyncLocalStorage hook runs on every promise; no metrics or logs pipelines;
- *   - the request path records spans with span-recorder.ts, into the same processor; spans
- *     made through the OpenTelemetry API (none today) would share the pipeline.
+ *   - the provider is registered globally with the W3C propagator, so spans made through the
+ *     OpenTelemetry API (none today) share the pipeline.
  * OpenTelemetry's own diagnostics (export failures, dropped spans) go to the JSON log at warn,
  * each distinct message at most once per 10 s.
+ *
+ * Why not `@opentelemetry/sdk-node`'s NodeSDK (the first version used it): importing it loads
+ * the metrics and logs SDKs and every exporter of every protocol, 16.7 MB of live heap in each
+ * edge and agent (the whole edge without tracing is 14.6 MB). Every major GC marks that heap
+ * again; on the proxy bench the agent with NodeSDK loaded and no span recorded was ~4 µs per
+ * request slower than the agent without it. The pieces used here weigh 2.4 MB.
  */
-import { diag, DiagLogLevel, type ContextManager, type DiagLogger } from '@opentelemetry/api';
+import { diag, DiagLogLevel, propagation, trace, type DiagLogger } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { NodeSDK } from '@opentelemetry/sdk-node';
 import { AlwaysOffSampler, AlwaysOnSampler, BatchSpanProcessor, ConsoleSpanExporter, ParentBasedSampler, TraceIdRatioBasedSampler, type Sampler, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { OTLPTraceExporter as OtlpHttpJsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { OTLPTraceExporter as OtlpGrpcExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
+import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { defaultResource, detectResources, envDetector, hostDetector, resourceFromAttributes, type DetectedResourceAttributes, type Resource } from '@opentelemetry/resources';
 import type { Logger } from '../core/log.js';
 import type { TracingSettings } from './telemetry-config.js';
@@ -43,28 +48,17 @@ export interface TracingSdk {
   shutdown(): Promise<void>;
 }
 
-export function startSdk(settings: TracingSettings, attributes: DetectedResourceAttributes, version: string, log: Logger): TracingSdk {
+export async function startSdk(settings: TracingSettings, attributes: DetectedResourceAttributes, version: string, log: Logger): Promise<TracingSdk> {
   // service.name: the settings' unless OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES name it (the env detector applies those)
   const resource = defaultResource()
     .merge(resourceFromAttributes(settings.serviceNameFromEnv ? attributes : { ...attributes, 'service.name': settings.serviceName }))
     .merge(detectResources({ detectors: [envDetector, hostDetector] }));
   const scope = { name: 'meshgate', version };
   const sampler = makeSampler(settings);
-  const processor = makeProcessor(settings, resource, scope);
-  const sdk = new NodeSDK({
-    resource,
-    autoDetectResources: false,
-    sampler,
-    spanProcessors: [processor],
-    metricReaders: [],
-    logRecordProcessors: [],
-    instrumentations: [],
-    // null = register none: context is passed explicitly (NodeSDK's own convention for "none").
-    contextManager: null as unknown as ContextManager,
-    // meshgate speaks W3C trace context (span-recorder.ts); API users get the same (baggage passes through as a header)
-    textMapPropagator: new W3CTraceContextPropagator(),
-  });
-  sdk.start();
+  const processor = await makeProcessor(settings, resource, scope);
+  const provider = new NodeTracerProvider({ resource, sampler, spanProcessors: [processor] });
+  // null = register no context manager: context is passed explicitly
+  provider.register({ contextManager: null, propagator: new W3CTraceContextPropagator() });
   diag.setLogger(diagLogger(log), { logLevel: diagLevel(), suppressOverrideMessage: true });
   log.info('tracing on', { exporter: settings.exporter, protocol: settings.exporter === 'otlp' ? settings.protocol : undefined, endpoint: settings.endpointShown, sampler: settings.sampler, ratio: settings.sampler.endsWith('traceidratio') ? settings.samplerArg : undefined, service: settings.serviceName });
   let stopped: Promise<void> | undefined;
@@ -72,16 +66,26 @@ export function startSdk(settings: TracingSettings, attributes: DetectedResource
     recorder: new SpanRecorder(sampler, processor, samplerShortcut(settings)),
     shutdown: () =>
       (stopped ??= Promise.race([
-        sdk.shutdown().catch((e: unknown) => log.warn('tracing: shutdown failed', { err: e as Error })),
+        provider.shutdown().then(
+          () => {
+            // the provider is gone: the API falls back to no-ops (and a later SDK may register)
+            trace.disable();
+            propagation.disable();
+          },
+          (e: unknown) => log.warn('tracing: shutdown failed', { err: e as Error }),
+        ),
         new Promise<void>((r) => setTimeout(r, SHUTDOWN_TIMEOUT_MS).unref()),
       ])),
   };
 }
 
-function makeProcessor(s: TracingSettings, resource: Resource, scope: { name: string; version: string }): SpanProcessor & SpanSink {
+async function makeProcessor(s: TracingSettings, resource: Resource, scope: { name: string; version: string }): Promise<SpanProcessor & SpanSink> {
   if (s.exporter === 'otlp' && s.protocol === 'http/protobuf') return new OtlpProtoBatchProcessor(s.url, resource, scope, performance.timeOrigin);
   const config = s.url === undefined ? {} : { url: s.url };
-  const exporter: SpanExporter = s.exporter === 'console' ? new ConsoleSpanExporter() : s.protocol === 'grpc' ? new OtlpGrpcExporter(config) : new OtlpHttpJsonExporter(config);
+  let exporter: SpanExporter;
+  if (s.exporter === 'console') exporter = new ConsoleSpanExporter();
+  else if (s.protocol === 'grpc') exporter = new (await import('@opentelemetry/exporter-trace-otlp-grpc')).OTLPTraceExporter(config);
+  else exporter = new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter(config);
   return new SdkExportBridge(new BatchSpanProcessor(exporter), resource, scope, performance.timeOrigin);
 }
 

@@ -171,18 +171,27 @@ export class ProtoWriter {
     this.pos = p;
   }
 
-  /** Epoch milliseconds (fractional) as fixed64 nanoseconds. */
-  nanosFromMs(ms: number): void {
-    const sec = Math.floor(ms / 1000);
-    const ns = Math.min(999_999_999, Math.round((ms - sec * 1000) * 1e6));
-    const high = Math.floor(sec / 65536) * 1e9;
-    const low = (sec % 65536) * 1e9 + ns;
-    let lo = (high % 65536) * 65536 + (low % TWO_32);
-    const hi = Math.floor(high / 65536) + Math.floor(low / TWO_32) + Math.floor(lo / TWO_32);
-    lo %= TWO_32;
-    this.ensure(8);
-    this.pos = this.buf.writeUInt32LE(lo, this.pos);
-    this.pos = this.buf.writeUInt32LE(hi >>> 0, this.pos);
+  /**
+   * Writes at `at` the length of what follows the `reserved` bytes kept there (up to the end),
+   * as a minimal varint, moving what follows when the varint takes another number of bytes.
+   */
+  fillLength(at: number, reserved: number): void {
+    const start = at + reserved;
+    const size = this.pos - start;
+    const need = varintSize(size);
+    if (need !== reserved) {
+      this.ensure(need - reserved);
+      this.buf.copyWithin(at + need, start, this.pos);
+      this.pos += need - reserved;
+    }
+    const b = this.buf;
+    let p = at;
+    let n = size;
+    while (n >= 128) {
+      b[p++] = (n % 128) | 128;
+      n = Math.floor(n / 128);
+    }
+    b[p] = n;
   }
 
   /** Copies `from[start..end)` in. */
@@ -268,97 +277,118 @@ export class SpanEncoder {
     return w.buf.subarray(0, w.pos);
   }
 
-  /** Encoded fields: `${field}` -> (string or value key -> tag + length + bytes). */
-  private readonly fields = new Map<string, Map<string | number | boolean, Buffer>>();
-  private fieldCount = 0;
+  /** Encoded `5: name` fields by span name. */
+  private readonly names = new Map<string, Buffer>();
+  /** Encoded `9: KeyValue` fields by key, then by value (arrays by their joined items). */
+  private readonly keyValues = new Map<string, Map<string | number | boolean, Buffer>>();
+  /** Entries in both caches; both are emptied when it reaches FIELD_CACHE_ENTRIES. */
+  private cachedFields = 0;
+  /** performance.timeOrigin the next two are for, and it in nanoseconds split at 2^32. */
+  private originMs = NaN;
+  private originHi = 0;
+  private originLo = 0;
 
   /**
    * Writes a RecordedSpan (span-recorder.ts) into `out` as a `2: Span` field of ScopeSpans.
    * `timeOrigin` = performance.timeOrigin. The hot path: whole attribute fields (key and value)
-   * and the span name come from a cache, the rest is ids and times.
+   * and the span name come from caches, the rest is ids and times, written straight into `out`
+   * after a two-byte space for the length, which is filled in (and the span moved, when its
+   * length takes another number of bytes) at the end.
    */
   writeRecorded(out: ProtoWriter, span: RecordedSpan, timeOrigin: number): void {
-    const name = this.field(5, span.name);
-    const a = span.attrs;
-    let size = 18 + 10 + (span.parentSpanId !== '' ? 10 : 0) + name.length + 2 + 18 + 6;
-    const kvs: Buffer[] = [];
-    for (let i = 0; i < a.length; i += 2) {
-      const kv = this.keyValueField(a[i] as string, a[i + 1] as RecordedValue);
-      kvs.push(kv);
-      size += kv.length;
-    }
-    let tail: Buffer | undefined;
-    if (span.traceState !== undefined || span.statusCode !== 0) {
-      // rare: trace state and status through the general writer
-      const w = new ProtoWriter(256);
-      if (span.traceState !== undefined) this.stringField(w, 3, span.traceState);
-      if (span.statusCode !== 0) {
-        const msg = span.statusMessage ? this.strings.get(span.statusMessage) : undefined;
-        w.tag(15, WIRE_LEN);
-        w.varint((msg ? 1 + varintSize(msg.length) + msg.length : 0) + 2);
-        if (msg) {
-          w.tag(2, WIRE_LEN);
-          w.bytes(msg);
-        }
-        w.tag(3, WIRE_VARINT);
-        w.varint(span.statusCode);
-      }
-      tail = w.buf.subarray(0, w.pos);
-      size += tail.length;
-    }
-    out.tag(2, WIRE_LEN);
-    out.varint(size);
+    if (timeOrigin !== this.originMs) this.setOrigin(timeOrigin);
+    out.ensure(3);
+    out.buf[out.pos++] = 2 * 8 + WIRE_LEN;
+    const lengthAt = out.pos;
+    out.pos += 2;
     out.hexId(1, span.traceId);
     out.hexId(2, span.spanId);
+    if (span.traceState !== undefined) this.stringField(out, 3, span.traceState);
     if (span.parentSpanId !== '') out.hexId(4, span.parentSpanId);
-    out.put(name);
+    out.put(this.nameField(span.name));
     out.tag(6, WIRE_VARINT);
     out.varint(span.kind + 1);
     out.tag(7, WIRE_FIXED64);
-    out.nanosFromMs(timeOrigin + span.startMs);
+    this.nanosSinceOrigin(out, span.startMs);
     out.tag(8, WIRE_FIXED64);
-    out.nanosFromMs(timeOrigin + span.endMs);
-    for (const kv of kvs) out.put(kv);
-    if (tail !== undefined) out.put(tail);
+    this.nanosSinceOrigin(out, span.endMs);
+    const a = span.attrs;
+    for (let i = 0; i < a.length; i += 2) out.put(this.keyValueField(a[i] as string, a[i + 1] as RecordedValue));
+    if (span.statusCode !== 0) {
+      const msg = span.statusMessage ? this.strings.get(span.statusMessage) : undefined;
+      out.tag(15, WIRE_LEN);
+      out.varint((msg ? 1 + varintSize(msg.length) + msg.length : 0) + 2);
+      if (msg) {
+        out.tag(2, WIRE_LEN);
+        out.bytes(msg);
+      }
+      out.tag(3, WIRE_VARINT);
+      out.varint(span.statusCode);
+    }
     out.tag(16, WIRE_FIXED32);
     out.fixed32(1 | FLAG_HAS_IS_REMOTE | (span.parentIsRemote ? FLAG_IS_REMOTE : 0));
+    out.fillLength(lengthAt, 2);
   }
 
-  /** `field: string` encoded (tag, length, bytes), cached. */
-  private field(field: number, s: string): Buffer {
-    return this.cached(String(field), s, () => {
-      const w = new ProtoWriter(s.length * 3 + 8);
-      this.stringField(w, field, s);
-      return w;
-    });
+  private setOrigin(timeOrigin: number): void {
+    const ms = Math.floor(timeOrigin);
+    const ns = BigInt(ms) * 1_000_000n + BigInt(Math.round((timeOrigin - ms) * 1e6));
+    this.originMs = timeOrigin;
+    this.originHi = Number(ns >> 32n);
+    this.originLo = Number(ns & 0xffffffffn);
+  }
+
+  /** A performance.now() time as fixed64 nanoseconds since the epoch (exact to the nanosecond the clock gives). */
+  private nanosSinceOrigin(out: ProtoWriter, ms: number): void {
+    const rel = Math.round(ms * 1e6);
+    let lo = this.originLo + (rel % TWO_32);
+    let hi = this.originHi + Math.floor(rel / TWO_32);
+    if (lo >= TWO_32) {
+      lo -= TWO_32;
+      hi++;
+    }
+    out.ensure(8);
+    out.pos = out.buf.writeUInt32LE(lo, out.pos);
+    out.pos = out.buf.writeUInt32LE(hi >>> 0, out.pos);
+  }
+
+  /** `5: name` encoded, cached. */
+  private nameField(name: string): Buffer {
+    const b = this.names.get(name);
+    if (b !== undefined) return b;
+    const w = new ProtoWriter(name.length * 3 + 8);
+    this.stringField(w, 5, name);
+    return this.remember(this.names, name, w);
   }
 
   /** `9: KeyValue` encoded, cached per key and value (arrays by their joined items). */
   private keyValueField(key: string, value: RecordedValue): Buffer {
     const vkey = typeof value === 'object' ? `\u0001${value.join('\u0001')}` : value;
-    return this.cached(key, vkey, () => {
-      const w = new ProtoWriter(64);
-      this.keyValue(w, 9, key, value);
-      return w;
-    });
+    let byValue = this.keyValues.get(key);
+    const b = byValue?.get(vkey);
+    if (b !== undefined) return b;
+    if (byValue === undefined || this.cachedFields >= FIELD_CACHE_ENTRIES) {
+      if (this.cachedFields >= FIELD_CACHE_ENTRIES) this.forget();
+      byValue = new Map();
+      this.keyValues.set(key, byValue);
+    }
+    const w = new ProtoWriter(64);
+    this.keyValue(w, 9, key, value);
+    return this.remember(byValue, vkey, w);
   }
 
-  private cached(group: string, key: string | number | boolean, make: () => ProtoWriter): Buffer {
-    let m = this.fields.get(group);
-    if (m === undefined) this.fields.set(group, (m = new Map()));
-    let b = m.get(key);
-    if (b === undefined) {
-      const w = make();
-      b = Buffer.from(w.buf.subarray(0, w.pos));
-      if (this.fieldCount >= FIELD_CACHE_ENTRIES) {
-        this.fields.clear();
-        this.fieldCount = 0;
-        this.fields.set(group, (m = new Map()));
-      }
-      m.set(key, b);
-      this.fieldCount++;
-    }
+  private remember<K>(cache: Map<K, Buffer>, key: K, w: ProtoWriter): Buffer {
+    if (this.cachedFields >= FIELD_CACHE_ENTRIES) this.forget();
+    const b = Buffer.from(w.buf.subarray(0, w.pos));
+    cache.set(key, b);
+    this.cachedFields++;
     return b;
+  }
+
+  private forget(): void {
+    this.names.clear();
+    this.keyValues.clear();
+    this.cachedFields = 0;
   }
 
   /** A `Resource` message. */

@@ -37,18 +37,56 @@ export interface RemoteParent {
 const ID_POOL_BYTES = 4096;
 /** Built-in samplers decide on trace id and parent only: they get no attributes. */
 const NO_ATTRIBUTES: Attributes = Object.freeze({});
-const TRACEPARENT = /^[ \t]*([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-[^ \t]*)?[ \t]*$/;
 const ZERO_TRACE = '00000000000000000000000000000000';
 const ZERO_SPAN = '0000000000000000';
+/** Lower-case hex digits by char code ('0'-'9', 'a'-'f'); -1 for anything else. */
+const HEX_DIGIT = new Int8Array(128).fill(-1);
+for (let i = 0; i < 10; i++) HEX_DIGIT[48 + i] = i;
+for (let i = 0; i < 6; i++) HEX_DIGIT[97 + i] = 10 + i;
 
-/** Parses a W3C traceparent; undefined when absent or invalid (then a new trace starts). */
+/** True when `s[from, to)` is all lower-case hex. */
+function isHex(s: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 128 || HEX_DIGIT[c] < 0) return false;
+  }
+  return true;
+}
+
+/** True for space and tab (the optional whitespace around a header value). */
+function isOws(c: number): boolean {
+  return c === 32 || c === 9;
+}
+
+/**
+ * Parses a W3C traceparent (`version-traceid-parentid-flags`); undefined when absent or invalid
+ * (then a new trace starts). Version ff is invalid, version 00 has exactly four fields, a later
+ * version may append `-...` fields. Checked by hand: this runs on every traced request in the
+ * edge and the agent, and a regular expression match allocates a result per field.
+ */
 export function parseTraceparent(header: string | string[] | undefined, tracestate: string | string[] | undefined): RemoteParent | undefined {
   const v = Array.isArray(header) ? header[0] : header;
   if (v === undefined) return undefined;
-  const m = TRACEPARENT.exec(v);
-  if (m === null || m[1] === 'ff' || (m[1] === '00' && m[5] !== undefined) || m[2] === ZERO_TRACE || m[3] === ZERO_SPAN) return undefined;
+  let start = 0;
+  let end = v.length;
+  while (start < end && isOws(v.charCodeAt(start))) start++;
+  while (end > start && isOws(v.charCodeAt(end - 1))) end--;
+  // 2 + 1 + 32 + 1 + 16 + 1 + 2 characters
+  if (end - start < 55 || v.charCodeAt(start + 2) !== 45 || v.charCodeAt(start + 35) !== 45 || v.charCodeAt(start + 52) !== 45) return undefined;
+  if (!isHex(v, start, start + 2) || !isHex(v, start + 3, start + 35) || !isHex(v, start + 36, start + 52) || !isHex(v, start + 53, start + 55)) return undefined;
+  const version = v.charCodeAt(start) === 48 && v.charCodeAt(start + 1) === 48 ? 0 : -1;
+  if (v.charCodeAt(start) === 102 && v.charCodeAt(start + 1) === 102) return undefined;
+  if (end - start > 55) {
+    // more fields: only after a dash, never in version 00, and never with whitespace inside
+    if (version === 0 || v.charCodeAt(start + 55) !== 45) return undefined;
+    for (let i = start + 56; i < end; i++) if (isOws(v.charCodeAt(i))) return undefined;
+  }
+  const traceId = v.slice(start + 3, start + 35);
+  const spanId = v.slice(start + 36, start + 52);
+  if (traceId === ZERO_TRACE || spanId === ZERO_SPAN) return undefined;
+  const sampled = (HEX_DIGIT[v.charCodeAt(start + 54)] & 1) === 1;
   const state = Array.isArray(tracestate) ? tracestate.join(',') : tracestate;
-  return { traceId: m[2], spanId: m[3], sampled: (parseInt(m[4], 16) & 1) === 1, traceState: state?.trim() || undefined };
+  return { traceId, spanId, sampled, traceState: state?.trim() || undefined };
 }
 
 /** One span. Not recording (`sampled` false) spans only carry context to propagate. */
@@ -123,7 +161,9 @@ export type SamplerShortcut = 'on' | 'off' | 'parent' | 'ask';
 
 export class SpanRecorder {
   private readonly pool = Buffer.allocUnsafe(ID_POOL_BYTES);
-  private used = ID_POOL_BYTES;
+  /** The pool as hex, and how many of its characters are used. */
+  private hex = '';
+  private used = 0;
 
   constructor(
     private readonly sampler: Sampler,
@@ -155,15 +195,18 @@ export class SpanRecorder {
 
   /**
    * `bytes` random bytes as hex, from a pool refilled 4 KiB at a time with Math.random (as the
-   * SDK's own RandomIdGenerator: trace ids need to be unique, not secret).
+   * SDK's own RandomIdGenerator: trace ids need to be unique, not secret). The pool is turned
+   * into hex once per refill; an id is a slice of that string (V8 shares the characters).
    */
   newId(bytes: number): string {
-    if (this.used + bytes > ID_POOL_BYTES) {
+    const chars = bytes * 2;
+    if (this.used + chars > this.hex.length) {
       for (let i = 0; i < ID_POOL_BYTES; i += 4) this.pool.writeUInt32LE((Math.random() * 4294967296) >>> 0, i);
+      this.hex = this.pool.toString('hex');
       this.used = 0;
     }
-    const id = this.pool.toString('hex', this.used, this.used + bytes);
-    this.used += bytes;
+    const id = this.hex.slice(this.used, this.used + chars);
+    this.used += chars;
     // all-zero ids are invalid (2^-64 chance): draw again
     return id === ZERO_SPAN || id === ZERO_TRACE ? this.newId(bytes) : id;
   }

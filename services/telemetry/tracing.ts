@@ -61,12 +61,22 @@ export interface RequestTrace {
   fork(): RequestTrace;
 }
 
-/** One request leaving the process on an HTTP/2 stream. */
+/**
+ * One request leaving the process on an HTTP/2 stream. The sender reports the stream's events
+ * from the listeners it has anyway (a listener of the tracer's own would cost every request).
+ */
 export interface Hop {
-  /** The stream is open: the span ends when it closes (status from its response). */
-  sent(stream: http2.ClientHttp2Stream): void;
-  /** The stream could not be opened. */
+  /** The response head arrived: its status and the gateway's error code header, if any. */
+  response(status: number, errorCode: unknown): void;
+  /** The stream closed (`rstCode` 0: cleanly); ends the span. */
+  closed(rstCode: number): void;
+  /** The stream could not be opened; ends the span. */
   failed(err: Error): void;
+}
+
+/** The agent's span of one upstream request; ended by the forwarder when the tunnel stream closes. */
+export interface UpstreamSpan {
+  closed(stream: http2.ServerHttp2Stream): void;
 }
 
 export interface EdgeTracer {
@@ -84,9 +94,10 @@ export interface EdgeTracer {
 export interface AgentTracer {
   /**
    * One tunnel stream forwarded to the upstream: an `upstream <method>` span under the edge's
-   * traceparent, written into `headers` (the upstream request's); ends when `stream` closes.
+   * traceparent, written into `headers` (the upstream request's). Undefined when the request is
+   * not recorded; else the forwarder ends it when the tunnel stream closes.
    */
-  upstream(stream: http2.ServerHttp2Stream, h: http2.IncomingHttpHeaders, headers: Record<string, string | string[]>, target: { host: string; port: number }): void;
+  upstream(h: http2.IncomingHttpHeaders, headers: Record<string, string | string[]>, target: { host: string; port: number }): UpstreamSpan | undefined;
   /** The agent's session is up: its id and its edge become this process's resource (first session only). */
   identify(session: { sessionId: string; region: string; nodeId: string }): void;
   shutdown(): Promise<void>;
@@ -96,7 +107,7 @@ export interface AgentTracer {
 export async function startEdgeTracer(settings: TracingSettings | undefined, node: { nodeId: string; region: string; version: string }, log: Logger): Promise<EdgeTracer | undefined> {
   if (settings === undefined) return undefined;
   const [{ startSdk }, { OtelEdgeTracer }] = await Promise.all([import('./otel-sdk.js'), import('./edge-tracer.js')]);
-  const sdk = startSdk(settings, { 'service.instance.id': node.nodeId, 'service.version': node.version, 'meshgate.region': node.region }, node.version, log);
+  const sdk = await startSdk(settings, { 'service.instance.id': node.nodeId, 'service.version': node.version, 'meshgate.region': node.region }, node.version, log);
   return new OtelEdgeTracer(sdk, node.nodeId);
 }
 

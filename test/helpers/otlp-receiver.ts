@@ -27,6 +27,9 @@ export interface ReceivedSpan {
   /** Start and end, epoch milliseconds. */
   startMs: number;
   endMs: number;
+  /** Exact start time in ns since the epoch (protobuf only). */
+  startNs?: bigint;
+  endNs?: bigint;
   resource: Record<string, unknown>;
   /** Content type of the export request that carried it. */
   via: string;
@@ -271,6 +274,8 @@ export function fromProtobuf(body: Buffer, via = 'application/x-protobuf'): Rece
           attributes: pbAttrs(s.filter((f) => f.no === 9)),
           statusCode: status ? Number(fields(status.bytes).find((f) => f.no === 3)?.int ?? 0n) : 0,
           startMs: Number((one(7)?.bytes.readBigUInt64LE(0) ?? 0n) / 1000n) / 1000,
+          startNs: one(7)?.bytes.readBigUInt64LE(0),
+          endNs: one(8)?.bytes.readBigUInt64LE(0),
           endMs: Number((one(8)?.bytes.readBigUInt64LE(0) ?? 0n) / 1000n) / 1000,
           resource,
           via,

@@ -31,7 +31,9 @@ describe('trace context and span encoding (OTLP/protobuf)', () => {
     assert.equal(parseTraceparent([`00-${TRACE}-${PARENT}-03`, 'x'], ['a=1', 'b=2'])?.traceState, 'a=1,b=2');
     // a future version may add fields; version 00 may not
     assert.equal(parseTraceparent(`01-${TRACE}-${PARENT}-01-extra`, undefined)?.traceId, TRACE);
-    for (const bad of [undefined, '', 'garbage', `00-${TRACE}-${PARENT}-01-extra`, `ff-${TRACE}-${PARENT}-01`, `00-${'0'.repeat(32)}-${PARENT}-01`, `00-${TRACE}-${'0'.repeat(16)}-01`, `00-${TRACE.toUpperCase()}-${PARENT}-01`, `00-${TRACE}-${PARENT}-1`]) {
+    // optional whitespace around the value; none inside
+    assert.equal(parseTraceparent(` \t00-${TRACE}-${PARENT}-01\t `, undefined)?.spanId, PARENT);
+    for (const bad of [undefined, '', 'garbage', `00-${TRACE}-${PARENT}-01 x`, `01-${TRACE}-${PARENT}-01-a b`, `00-${TRACE}-${PARENT}-0g`, `00_${TRACE}-${PARENT}-01`, `00-${TRACE}-${PARENT}-01-extra`, `ff-${TRACE}-${PARENT}-01`, `00-${'0'.repeat(32)}-${PARENT}-01`, `00-${TRACE}-${'0'.repeat(16)}-01`, `00-${TRACE.toUpperCase()}-${PARENT}-01`, `00-${TRACE}-${PARENT}-1`]) {
       assert.equal(parseTraceparent(bad, undefined), undefined, String(bad));
     }
   });
@@ -140,6 +142,39 @@ describe('trace context and span encoding (OTLP/protobuf)', () => {
     const [d] = fromProtobuf(Buffer.from(frameRequest(enc.encodeResource({ 'service.name': 'x' }), enc.encodeScope('other', '1.2.3'), out.buf, out.pos)));
     assert.deepEqual([d.traceId, d.parentSpanId, d.spanId, d.name, d.kind], [TRACE, PARENT, s.spanContext().spanId, 'custom', 4]);
     assert.deepEqual(d.attributes, { n: 7 });
+  });
+
+  it('writes spans whose length takes one, two or three bytes (the length is filled in after the span)', () => {
+    const { rec, ended } = recorder();
+    const small = rec.root('s', SpanKind.INTERNAL, undefined);
+    small.end();
+    const big = rec.root('b', SpanKind.SERVER, undefined);
+    big.set('url.path', `/${'p'.repeat(20_000)}`);
+    big.set('n', 1);
+    big.end();
+    const medium = small.child('m', SpanKind.CLIENT);
+    medium.set('k', 'v'.repeat(100));
+    medium.error('bad');
+    medium.end();
+    const decoded = roundTrip(ended);
+    assert.deepEqual(decoded.map((d) => [d.name, d.spanId, Object.keys(d.attributes).length]), [['s', small.spanId, 0], ['b', big.spanId, 2], ['m', medium.spanId, 1]]);
+    assert.equal((decoded[1].attributes['url.path'] as string).length, 20_001);
+    assert.equal(decoded[2].statusCode, 2);
+    assert.equal(decoded[2].parentSpanId, small.spanId);
+  });
+
+  it('turns performance.now() times into epoch nanoseconds exactly', () => {
+    const { rec } = recorder();
+    const span = rec.root('t', SpanKind.INTERNAL, undefined);
+    // a recorded span's times are performance.now() values: pick ones whose sum with the origin needs more than 53 bits
+    Object.assign(span, { startMs: 0.000123, endMs: 4_294_967.296001 });
+    const enc = new SpanEncoder();
+    const out = new ProtoWriter(16);
+    const origin = 1_795_441_331_856.25;
+    enc.writeRecorded(out, span, origin);
+    const [d] = fromProtobuf(Buffer.from(frameRequest(enc.encodeResource({}), enc.encodeScope('m', '1'), out.buf, out.pos)));
+    assert.equal(d.startNs, 1_795_441_331_856_250_123n);
+    assert.equal(d.endNs, 1_795_441_331_856_250_000n + 4_294_967_296_001n);
   });
 
   it('writes nanosecond timestamps exactly (past 2^53)', () => {

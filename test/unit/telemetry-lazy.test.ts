@@ -47,9 +47,15 @@ describe('tracing off loads no OpenTelemetry code', () => {
     assert.equal(via, undefined, `ioredis is imported statically via ${via?.join(' -> ')}`);
   });
 
+  it('loads only the trace SDK when tracing is on: no NodeSDK, metrics or logs SDK, and an exporter only for the protocol in use', () => {
+    const pkgs = [...staticPackages(join(DIST, 'services', 'telemetry', 'otel-sdk.js')).keys()];
+    const heavy = pkgs.filter((p) => /^@opentelemetry\/(sdk-node|sdk-metrics|sdk-logs|exporter-|otlp-grpc-exporter-base|otlp-transformer)/.test(p));
+    assert.deepEqual(heavy, []);
+  });
+
   it('finds the imports it looks for (the SDK bootstrap does import OpenTelemetry)', () => {
     const pkgs = staticPackages(join(DIST, 'services', 'telemetry', 'otel-sdk.js'));
-    assert.ok(pkgs.has('@opentelemetry/sdk-node'), [...pkgs.keys()].join(', '));
+    assert.ok(pkgs.has('@opentelemetry/sdk-trace-node'), [...pkgs.keys()].join(', '));
     assert.ok(staticPackages(join(DIST, 'services', 'cli', 'commands', 'edge.js')).has('node:http2'));
   });
 });

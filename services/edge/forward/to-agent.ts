@@ -111,7 +111,6 @@ export function forwardToAgent(ep: Endpoint, session: StreamTarget, x: EdgeExcha
     hop?.failed(e as Error);
     return Promise.resolve(gatewayError('MG_AGENT_UNREACHABLE', (e as Error).message, true));
   }
-  hop?.sent(stream);
   if (signal !== undefined) {
     // A cancelled side call (http-request timeout) resets the stream, so the agent stops its upstream request.
     const cancel = () => stream.close(http2.constants.NGHTTP2_CANCEL);
@@ -128,6 +127,7 @@ export function forwardToAgent(ep: Endpoint, session: StreamTarget, x: EdgeExcha
     };
     stream.on('response', (h) => {
       const status = Number(h[':status']);
+      if (hop !== undefined) hop.response(status, h[ERROR_HEADER]);
       // Node hands us a fresh object: drop the pseudo-header and use it as the response head.
       delete h[':status'];
       const headers = h as OutgoingHttpHeaders;
@@ -146,6 +146,7 @@ export function forwardToAgent(ep: Endpoint, session: StreamTarget, x: EdgeExcha
       settle(gatewayError('MG_AGENT_UNREACHABLE', e.message, retryable(false)));
     });
     stream.on('close', () => {
+      if (hop !== undefined) hop.closed(stream.rstCode ?? 0);
       if (!settled) {
         const code = stream.rstCode;
         const refused = code === http2.constants.NGHTTP2_REFUSED_STREAM;

@@ -52,8 +52,8 @@ export class RelayServer {
         hop?.failed(e as Error);
         return refuse(stream, 'MG_AGENT_UNREACHABLE', (e as Error).message);
       }
-      hop?.sent(up);
       up.on('response', (h) => {
+        if (hop !== undefined) hop.response(Number(h[':status']), h[ERROR_HEADER]);
         if (stream.destroyed) return;
         try {
           stream.respond(h);
@@ -68,6 +68,7 @@ export class RelayServer {
         else stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
       });
       up.on('close', () => {
+        if (hop !== undefined) hop.closed(up.rstCode ?? 0);
         if (!stream.destroyed && !stream.headersSent) refuse(stream, 'MG_AGENT_UNREACHABLE', 'the agent closed the stream');
         else if (!stream.destroyed && up.rstCode) stream.close(up.rstCode);
       });
