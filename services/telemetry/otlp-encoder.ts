@@ -45,6 +45,8 @@ for (let i = 0; i < 10; i++) HEX[48 + i] = i;
 for (let i = 0; i < 6; i++) HEX[97 + i] = 10 + i;
 /** Encoded `KeyValue` fields kept for repeated attribute pairs. */
 const FIELD_CACHE_ENTRIES = 8192;
+/** Distinct values of one attribute key that are cached; later new values are written uncached. */
+const VALUES_PER_KEY = 256;
 
 /** Size in bytes of `n` (a non-negative integer below 2^53) as a varint. */
 function varintSize(n: number): number {
@@ -313,7 +315,7 @@ export class SpanEncoder {
     out.tag(8, WIRE_FIXED64);
     this.nanosSinceOrigin(out, span.endMs);
     const a = span.attrs;
-    for (let i = 0; i < a.length; i += 2) out.put(this.keyValueField(a[i] as string, a[i + 1] as RecordedValue));
+    for (let i = 0; i < a.length; i += 2) this.writeAttribute(out, a[i] as string, a[i + 1] as RecordedValue);
     if (span.statusCode !== 0) {
       const msg = span.statusMessage ? this.strings.get(span.statusMessage) : undefined;
       out.tag(15, WIRE_LEN);
@@ -361,12 +363,18 @@ export class SpanEncoder {
     return this.remember(this.names, name, w);
   }
 
-  /** `9: KeyValue` encoded, cached per key and value (arrays by their joined items). */
-  private keyValueField(key: string, value: RecordedValue): Buffer {
+  /**
+   * Writes one attribute as a `9: KeyValue` field: from the cache when the pair was seen before;
+   * a pair of a key with few distinct values is cached on first sight; one of a key with many
+   * (url.path, client.address) is written straight into `out`, so such values neither fill the
+   * cache nor push the repeating pairs out of it.
+   */
+  private writeAttribute(out: ProtoWriter, key: string, value: RecordedValue): void {
     const vkey = typeof value === 'object' ? `\u0001${value.join('\u0001')}` : value;
     let byValue = this.keyValues.get(key);
     const b = byValue?.get(vkey);
-    if (b !== undefined) return b;
+    if (b !== undefined) return out.put(b);
+    if (byValue !== undefined && byValue.size >= VALUES_PER_KEY) return this.writeUncached(out, key, value);
     if (byValue === undefined || this.cachedFields >= FIELD_CACHE_ENTRIES) {
       if (this.cachedFields >= FIELD_CACHE_ENTRIES) this.forget();
       byValue = new Map();
@@ -374,7 +382,25 @@ export class SpanEncoder {
     }
     const w = new ProtoWriter(64);
     this.keyValue(w, 9, key, value);
-    return this.remember(byValue, vkey, w);
+    out.put(this.remember(byValue, vkey, w));
+  }
+
+  /** A `9: KeyValue` written without caching its value's bytes. */
+  private writeUncached(out: ProtoWriter, key: string, value: RecordedValue): void {
+    if (typeof value !== 'string') return this.keyValue(out, 9, key, value);
+    const k = this.strings.get(key);
+    const n = Buffer.byteLength(value, 'utf8');
+    const anyValue = 1 + varintSize(n) + n;
+    out.tag(9, WIRE_LEN);
+    out.varint(1 + varintSize(k.length) + k.length + 1 + varintSize(anyValue) + anyValue);
+    out.tag(1, WIRE_LEN);
+    out.bytes(k);
+    out.tag(2, WIRE_LEN);
+    out.varint(anyValue);
+    out.tag(1, WIRE_LEN);
+    out.varint(n);
+    out.ensure(n);
+    out.pos += out.buf.write(value, out.pos, n, 'utf8');
   }
 
   private remember<K>(cache: Map<K, Buffer>, key: K, w: ProtoWriter): Buffer {

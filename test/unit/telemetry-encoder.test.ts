@@ -163,6 +163,20 @@ describe('trace context and span encoding (OTLP/protobuf)', () => {
     assert.equal(decoded[2].parentSpanId, small.spanId);
   });
 
+  it('writes attributes with many distinct values (paths, client addresses) as exactly as the cached ones', () => {
+    const { rec, ended } = recorder();
+    for (let i = 0; i < 600; i++) {
+      const s = rec.root('ingress GET', SpanKind.SERVER, undefined);
+      s.set('url.path', `/items/${i}/ü${'x'.repeat(i % 300)}`);
+      s.set('http.request.method', 'GET');
+      s.set('n', i);
+      s.end();
+    }
+    const decoded = roundTrip(ended);
+    assert.equal(decoded.length, 600);
+    decoded.forEach((d, i) => assert.deepEqual(d.attributes, { 'url.path': `/items/${i}/ü${'x'.repeat(i % 300)}`, 'http.request.method': 'GET', n: i }, `span ${i}`));
+  });
+
   it('turns performance.now() times into epoch nanoseconds exactly', () => {
     const { rec } = recorder();
     const span = rec.root('t', SpanKind.INTERNAL, undefined);
