@@ -148,11 +148,16 @@ export class UpstreamForwarder {
   /** WebSocket / generic upgrade: raw connection, request head written by hand, then splice. */
   private upgrade(stream: http2.ServerHttp2Stream, h: http2.IncomingHttpHeaders, t: UpstreamTarget): void {
     const lines = [`${h[':method']} ${h[':path']} HTTP/1.1`, `host: ${h[':authority']}`, 'connection: upgrade', `upgrade: ${h[UPGRADE_HEADER]}`];
+    // traced: the upstream gets the agent span's trace context instead of the edge's
+    const traced: Record<string, string | string[]> = {};
+    const span = this.tracer === undefined ? undefined : this.tracer.upstream(h, traced, t);
     for (const k in h) {
       if (k.charCodeAt(0) === 58 || k === ENDPOINT_ID_HEADER || k === UPGRADE_HEADER || HOP_BY_HOP.has(k) || k === 'host') continue;
+      if (this.tracer !== undefined && (k === 'traceparent' || k === 'tracestate')) continue;
       const v = h[k];
       for (const one of Array.isArray(v) ? v : [v]) lines.push(`${k}: ${one}`);
     }
+    for (const k in traced) lines.push(`${k}: ${String(traced[k])}`);
     const sock: net.Socket =
       t.protocol === 'https:'
         ? tls.connect({ host: t.host, port: t.port, servername: net.isIP(t.host) ? undefined : t.host, rejectUnauthorized: t.verifyTls })
@@ -167,7 +172,10 @@ export class UpstreamForwarder {
     sock.on('error', fail);
     sock.on(t.protocol === 'https:' ? 'secureConnect' : 'connect', () => sock.write(lines.join('\r\n') + '\r\n\r\n'));
     stream.on('error', () => sock.destroy());
-    stream.on('close', () => sock.destroy());
+    stream.on('close', () => {
+      if (span !== undefined) span.closed(stream);
+      sock.destroy();
+    });
     const onData = (chunk: Buffer) => {
       buf = Buffer.concat([buf, chunk]);
       const end = buf.indexOf('\r\n\r\n');

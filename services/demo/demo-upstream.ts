@@ -120,7 +120,9 @@ function streamBytes(res: http.ServerResponse, total: number, name: string): voi
 function acceptWebSocket(req: http.IncomingMessage, socket: Duplex, head: Buffer, name: string): void {
   const key = req.headers['sec-websocket-key'];
   const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
-  socket.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ${accept}\r\nx-replica: ${name}\r\n\r\n`);
+  // the trace context it was called with, for whoever looks (as /headers shows it for HTTP)
+  const seen = typeof req.headers.traceparent === 'string' ? `x-seen-traceparent: ${req.headers.traceparent}\r\n` : '';
+  socket.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ${accept}\r\nx-replica: ${name}\r\n${seen}\r\n`);
   let buf = head.length ? Buffer.from(head) : Buffer.alloc(0);
   const onData = (c: Buffer) => {
     buf = Buffer.concat([buf, c]);
@@ -154,6 +156,8 @@ function acceptWebSocket(req: http.IncomingMessage, socket: Duplex, head: Buffer
     }
   };
   socket.on('data', onData);
+  // a client gone without a close frame (its FIN came through the gateway): close our side too
+  socket.on('end', () => socket.end());
   socket.on('error', () => socket.destroy());
   if (buf.length) onData(Buffer.alloc(0));
 }

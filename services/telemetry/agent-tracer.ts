@@ -10,7 +10,7 @@
 import type http2 from 'node:http2';
 import type { DetectedResourceAttributes } from '@opentelemetry/resources';
 import { ERROR_HEADER } from '../core/errors.js';
-import { ENDPOINT_ID_HEADER } from '../tunnel/wire.js';
+import { ENDPOINT_ID_HEADER, UPGRADE_STATUS_HEADER } from '../tunnel/wire.js';
 import { endHttpSpan } from './http-span.js';
 import type { TracingSdk } from './otel-sdk.js';
 import { ATTR, SPAN } from './span-names.js';
@@ -78,7 +78,8 @@ class AgentUpstreamSpan implements UpstreamSpan {
   /** Ends the span with what the agent answered on the tunnel stream. */
   closed(stream: http2.ServerHttp2Stream): void {
     const sent = stream.sentHeaders as http2.OutgoingHttpHeaders | undefined;
-    const rst = stream.rstCode ?? 0;
-    endHttpSpan(this.span, sent?.[':status'], sent?.[ERROR_HEADER], sent === undefined || sent[':status'] === undefined ? 'no response' : rst !== 0 ? `tunnel stream reset (code ${rst})` : undefined, false);
+    // a WebSocket (101) session ends with a reset when either side goes away: not a failure
+    const rst = sent?.[UPGRADE_STATUS_HEADER] === '101' ? 0 : (stream.rstCode ?? 0);
+    endHttpSpan(this.span, sent?.[UPGRADE_STATUS_HEADER] ?? sent?.[':status'], sent?.[ERROR_HEADER], sent === undefined || sent[':status'] === undefined ? 'no response' : rst !== 0 ? `tunnel stream reset (code ${rst})` : undefined, false);
   }
 }

@@ -13,6 +13,7 @@
 import type http from 'node:http';
 import http2 from 'node:http2';
 import { ERROR_HEADER } from '../core/errors.js';
+import { UPGRADE_STATUS_HEADER } from '../tunnel/wire.js';
 import type { CompiledAction, CompiledRule, PhaseTrace } from '../policy/run-phase.js';
 import type { CompiledPolicy, Exchange, OutboundHost, PolicyEndpoint, PolicyResponse, RequestOutcome, RequestPhaseHost, ResponseOutcome } from '../policy/types.js';
 import { endHttpSpan, NOOP_HOP, StreamHop } from './http-span.js';
@@ -36,7 +37,7 @@ export class OtelEdgeTracer implements EdgeTracer {
     this.recorder = sdk.recorder;
   }
 
-  ingress(x: TracedRequest, req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse): RequestTrace {
+  ingress(x: TracedRequest, req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse | undefined): RequestTrace {
     const method = x.req.method;
     let name = ingressNames.get(method);
     if (name === undefined) {
@@ -48,7 +49,7 @@ export class OtelEdgeTracer implements EdgeTracer {
     if (span.sampled) {
       span.attrs.push(ATTR.httpMethod, method, ATTR.serverAddress, x.req.host, ATTR.urlPath, x.req.path, ATTR.clientAddress, x.conn.clientIp);
       // `on`, not `once`: 'close' comes once, and once() costs a wrapper per request
-      res.on('close', () => endHttpSpan(span, res.statusCode, res.getHeader(ERROR_HEADER), res.writableEnded ? undefined : 'the client went away before the response ended', true));
+      if (res !== undefined) res.on('close', () => endHttpSpan(span, res.statusCode, res.getHeader(ERROR_HEADER), res.writableEnded ? undefined : 'the client went away before the response ended', true));
     }
     return new EdgeRequestTrace(this, span);
   }
@@ -63,8 +64,8 @@ export class OtelEdgeTracer implements EdgeTracer {
     server.set(ATTR.endpointId, endpointId);
     stream.on('close', () => {
       const sent = stream.sentHeaders as http2.OutgoingHttpHeaders | undefined;
-      const rst = stream.rstCode ?? 0;
-      endHttpSpan(server, sent?.[':status'], sent?.[ERROR_HEADER], rst !== 0 ? `relay stream reset (code ${rst})` : undefined, true);
+      const rst = sent?.[UPGRADE_STATUS_HEADER] === '101' ? 0 : (stream.rstCode ?? 0);
+      endHttpSpan(server, sent?.[UPGRADE_STATUS_HEADER] ?? sent?.[':status'], sent?.[ERROR_HEADER], rst !== 0 ? `relay stream reset (code ${rst})` : undefined, true);
     });
     const client = server.child(SPAN.tunnelSend, SpanKind.CLIENT);
     client.set(ATTR.endpointId, endpointId);
@@ -89,6 +90,15 @@ class EdgeRequestTrace implements RequestTrace {
     /** The parent of the next span opened. */
     private current: RecordedSpan,
   ) {}
+
+  answered(status: number, errorCode: string | undefined): void {
+    // only the ingress trace of an upgrade gets here (plain requests end theirs on 'close')
+    if (this.current.sampled) endHttpSpan(this.current, status, errorCode, undefined, true);
+  }
+
+  get traceId(): string | undefined {
+    return this.current.sampled ? this.current.traceId : undefined;
+  }
 
   select(ep: TracedEndpoint, poolSize: number, attempt: number): void {
     if (!this.current.sampled) return;

@@ -30,7 +30,8 @@ export class StreamHop implements Hop {
   }
 
   closed(rstCode: number): void {
-    const cut = this.status === 0 ? `stream closed before a response (code ${rstCode})` : rstCode !== 0 ? `stream reset (code ${rstCode})` : undefined;
+    // a WebSocket (101) session ends with a reset when either side goes away: not a failure
+    const cut = this.status === 0 ? `stream closed before a response (code ${rstCode})` : rstCode !== 0 && this.status !== 101 ? `stream reset (code ${rstCode})` : undefined;
     endHttpSpan(this.span, this.status, this.code, cut, false);
   }
 

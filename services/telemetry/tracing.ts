@@ -43,6 +43,8 @@ export interface TracedRequest {
  * request path; must not throw, block or buffer.
  */
 export interface RequestTrace {
+  /** The W3C trace id when this request's trace is recorded (sampled); undefined when it only propagates. */
+  readonly traceId: string | undefined;
   /** A pool member was chosen: the next span opened for `ep` records it (meshgate.endpoint.*). */
   select(ep: TracedEndpoint, poolSize: number, attempt: number): void;
   /**
@@ -59,6 +61,8 @@ export interface RequestTrace {
   hop(ep: TracedEndpoint, headers: http.OutgoingHttpHeaders): Hop;
   /** A trace for a side call (http-request to an internal endpoint) nested at the current span. */
   fork(): RequestTrace;
+  /** An upgrade request was answered on its socket (101, or an error): ends its ingress span. */
+  answered(status: number, errorCode: string | undefined): void;
 }
 
 /**
@@ -80,8 +84,12 @@ export interface UpstreamSpan {
 }
 
 export interface EdgeTracer {
-  /** A request arrived on a public listener: its ingress span, continuing the client's traceparent; ends when `res` closes. */
-  ingress(x: TracedRequest, req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse): RequestTrace;
+  /**
+   * A request arrived on a public listener: its ingress span, continuing the client's
+   * traceparent; it ends when `res` closes, or, for an upgrade request (no `res`), when the
+   * answer is written ({@link RequestTrace.answered}).
+   */
+  ingress(x: TracedRequest, req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse | undefined): RequestTrace;
   /**
    * A relayed request arrived for `endpointId` (held here): a `relay receive` span under the
    * sender's traceparent and a `tunnel send` span whose traceparent goes into `out`.

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { eventually, forwardingEdgeYaml, send, startAgent, startCluster, startEdge, startUpstream, type EdgeHandle } from '../helpers/gateway.js';
 import { KIND, OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver.js';
 import { stopAll } from '../helpers/procs.js';
+import { wsConnect } from '../helpers/ws-client.js';
 
 /** Export every 50 ms instead of every 5 s, so tests wait little. */
 const FAST_EXPORT = { OTEL_BSP_SCHEDULE_DELAY: '50' };
@@ -49,7 +50,7 @@ describe('OpenTelemetry tracing', function () {
 
     before(async () => {
       // the edges from edge.yaml (http/json), the agent from OTEL_* variables
-      const telemetry = `telemetry:\n  traces: {endpoint: "${collector.url}", protocol: http/json}\n`;
+      const telemetry = `telemetry:\n  traces: {endpoint: "${collector.url}", protocol: http/json}\naccess_log: stdout\n`;
       edges = await startCluster(['eu', 'jp'], telemetry, FAST_EXPORT);
       const agent = await startAgent('agent-foo-eu', {
         upstreamPort,
@@ -121,6 +122,36 @@ describe('OpenTelemetry tracing', function () {
       assert.equal(seen.parentId, upstream.spanId);
       assert.equal(spans.length, 6, JSON.stringify(spans.map((s) => s.name)));
       assert.deepEqual(collector.errors, []);
+      // the access event of the request names the same trace, so logs and traces can be joined
+      await eventually('the access event with the trace id', async () => edges.jp.proc.stdout.some((l) => l.includes(`"trace_id":"${seen.traceId}"`)), 5_000);
+      const event = JSON.parse(edges.jp.proc.stdout.find((l) => l.includes(`"trace_id":"${seen.traceId}"`))!) as { event_type?: string; http?: { request?: { url?: string } } };
+      assert.deepEqual([event.event_type, event.http?.request?.url], ['http_request_complete.v0', 'http://api.example.com/headers']);
+    });
+
+    it('traces a WebSocket upgrade across both edges and the agent, and the upstream sees the agent span', async () => {
+      const ws = await wsConnect(edges.jp.http, 'api.example.com', '/ws');
+      assert.equal(ws.status, 101, ws.headers);
+      ws.send('traced session');
+      assert.equal(await ws.next(), 'traced session');
+      const seen = parseTraceparent(/^x-seen-traceparent: (.+)$/im.exec(ws.headers)?.[1]?.trim());
+      ws.close();
+      // the session's spans end when it does: the client leaves, the upstream closes its side too
+      await collector.waitFor('six spans of the WebSocket trace', () => collector.trace(seen.traceId).length >= 6, 10_000);
+      const spans = collector.trace(seen.traceId);
+      const ingress = one(spans, 'ingress GET', 'jp-1');
+      assert.equal(ingress.attributes['url.path'], '/ws');
+      assert.equal(ingress.attributes['http.response.status_code'], 101);
+      assert.equal(ingress.statusCode, 0);
+      const relaySend = one(spans, 'relay send', 'jp-1');
+      const relayReceive = one(spans, 'relay receive', 'eu-1');
+      const tunnel = one(spans, 'tunnel send', 'eu-1');
+      const upstream = one(spans, 'upstream GET');
+      assert.deepEqual([relayReceive.parentSpanId, tunnel.parentSpanId, upstream.parentSpanId], [relaySend.spanId, relayReceive.spanId, tunnel.spanId]);
+      for (const s of [relaySend, relayReceive, tunnel, upstream]) {
+        assert.equal(s.attributes['http.response.status_code'], 101, s.name);
+        assert.equal(s.statusCode, 0, `${s.name}: a session that ends is not an error`);
+      }
+      assert.equal(seen.parentId, upstream.spanId);
     });
 
     it("continues a client's traceparent (same trace id, tracestate kept) instead of starting a new trace", async () => {

@@ -40,8 +40,6 @@ export interface EdgeExchange extends Exchange {
   served?: Endpoint;
   /** When present, the pipeline records every rule evaluated and action run here (observers ask for it). */
   decisions?: PolicyDecision[];
-  /** W3C trace id of the request's trace, when it is traced. */
-  traceId?: string;
   /** Set on a replay of a captured request (inspector): the original's id, sent upstream as `meshgate-replay-of`. */
   readonly replayOf?: string;
 }

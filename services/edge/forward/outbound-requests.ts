@@ -68,7 +68,7 @@ export class OutboundRequests {
       if (refused) return fail('MG_HTTP_REQUEST_NOT_ALLOWED', refused);
       return await this.external(u, req);
     } catch (e) {
-      this.log.error('http-request failed unexpectedly', { reqId: parent.id, err: e as Error });
+      this.log.error('http-request failed unexpectedly', { reqId: parent.id, traceId: parent.trace?.traceId, err: e as Error });
       return fail('MG_HTTP_REQUEST_FAILED', `${req.url}: ${(e as Error)?.message ?? String(e)}`);
     }
   }

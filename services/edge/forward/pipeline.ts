@@ -110,7 +110,7 @@ export class Pipeline implements RequestPhaseHost<GatewayResponse> {
 
   private async retry(pool: Pool, x: EdgeExchange, tried: Set<string>, last: GatewayResponse): Promise<GatewayResponse> {
     for (let attempt = 1; attempt < MAX_ATTEMPTS; attempt++) {
-      this.log.debug('retrying on another pool member', { reqId: x.id, code: last.errorCode });
+      this.log.debug('retrying on another pool member', { reqId: x.id, traceId: x.trace?.traceId, code: last.errorCode });
       const ep = selectMember(pool.members, tried, this.locality);
       if (!ep) break;
       if (x.trace !== undefined) x.trace.select(ep, pool.members.length, attempt + 1);
@@ -190,7 +190,7 @@ export class Pipeline implements RequestPhaseHost<GatewayResponse> {
         if (res.rewrite !== undefined && r.body !== null) {
           const failed = await rewriteResponseBody(r, res.rewrite, res.encode !== undefined);
           if (failed !== null) {
-            this.log.warn('response-body-find-replace: response refused', { reqId: x.id, endpoint: ep.id, code: failed.errorCode });
+            this.log.warn('response-body-find-replace: response refused', { reqId: x.id, traceId: x.trace?.traceId, endpoint: ep.id, code: failed.errorCode });
             return failed;
           }
         }

@@ -127,11 +127,11 @@ export function forwardToAgent(ep: Endpoint, session: StreamTarget, x: EdgeExcha
     };
     stream.on('response', (h) => {
       const status = Number(h[':status']);
-      if (hop !== undefined) hop.response(status, h[ERROR_HEADER]);
+      const upStatus = h[UPGRADE_STATUS_HEADER];
+      if (hop !== undefined) hop.response(upStatus === undefined ? status : Number(upStatus) || status, h[ERROR_HEADER]);
       // Node hands us a fresh object: drop the pseudo-header and use it as the response head.
       delete h[':status'];
       const headers = h as OutgoingHttpHeaders;
-      const upStatus = headers[UPGRADE_STATUS_HEADER];
       if (upStatus !== undefined) {
         delete headers[UPGRADE_STATUS_HEADER];
         if (upStatus === '101') return settle({ status: 101, headers, body: null, upgraded: stream });

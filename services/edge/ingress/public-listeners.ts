@@ -54,7 +54,7 @@ function makeHandler(deps: PublicListenerDeps, info: IngressInfo) {
     deps.pipeline.serve(pool, x).then(
       (g) => writeResponse(res, o.respond(g)),
       (e) => {
-        deps.log.error('request failed', { reqId: x.id, err: e as Error });
+        deps.log.error('request failed', { reqId: x.id, traceId: x.trace?.traceId, err: e as Error });
         if (!res.headersSent) writeResponse(res, o.respond(gatewayError('MG_INTERNAL')));
         else destroy(res);
       },
@@ -69,7 +69,7 @@ function makeHandler(deps: PublicListenerDeps, info: IngressInfo) {
     deps.pipeline.serve(pool, x).then(
       (g) => writeResponse(res, g),
       (e) => {
-        deps.log.error('request failed', { reqId: x.id, err: e as Error });
+        deps.log.error('request failed', { reqId: x.id, traceId: x.trace?.traceId, err: e as Error });
         if (!res.headersSent) writeResponse(res, gatewayError('MG_INTERNAL'));
         else destroy(res);
       },
@@ -78,14 +78,19 @@ function makeHandler(deps: PublicListenerDeps, info: IngressInfo) {
   const onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', () => {});
     const x = exchangeFromRequest(req, info, { socket, head });
+    if (x !== null && tracer !== undefined) x.trace = tracer.ingress(x, req, undefined);
     const o = x !== null && obs !== undefined ? observeRequest(obs, x, deps.region) : undefined;
     o?.watch(socket);
-    const answer = (g: GatewayResponse) => writeUpgradeResponse(socket, o ? o.respond(g) : g);
+    const answer = (g: GatewayResponse) => {
+      const final = o ? o.respond(g) : g;
+      x?.trace?.answered(final.status, final.errorCode);
+      writeUpgradeResponse(socket, final);
+    };
     if (x === null) return answer(gatewayError('MG_REQUEST_INVALID', 'the request has no Host header'));
     const pool = deps.registry.lookupPublic(info.scheme, x.req.host);
     if (!pool) return answer(gatewayError('MG_ENDPOINT_NOT_FOUND', `${info.scheme}://${x.req.host}`));
     deps.pipeline.serve(pool, x).then(answer, (e) => {
-      deps.log.error('upgrade failed', { reqId: x.id, err: e as Error });
+      deps.log.error('upgrade failed', { reqId: x.id, traceId: x.trace?.traceId, err: e as Error });
       socket.destroy();
     });
   };

@@ -46,7 +46,7 @@ export function observeRequest(obs: RequestObservers, x: EdgeExchange, region: s
       served: x.served ? servedBy(x.served) : undefined,
       logs: x.logs ?? [],
       decisions: x.decisions,
-      traceId: x.traceId ?? '',
+      traceId: x.trace?.traceId ?? '',
     };
     obs.finished(rec, x);
   };

@@ -11,7 +11,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { ERROR_HEADER, ERRORS, errorBody, type ErrorCode } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { listenOn } from '../../core/listen.js';
-import { ENDPOINT_ID_HEADER, TUNNEL_CONNECTION_WINDOW, TUNNEL_H2_SETTINGS } from '../../tunnel/wire.js';
+import { ENDPOINT_ID_HEADER, TUNNEL_CONNECTION_WINDOW, TUNNEL_H2_SETTINGS, UPGRADE_STATUS_HEADER } from '../../tunnel/wire.js';
 import type { EndpointRegistry } from '../endpoints/registry.js';
 import { AgentSession } from '../tunnel/agent-session.js';
 import { RELAY_AUTH_HEADER } from './relay-link.js';
@@ -53,7 +53,7 @@ export class RelayServer {
         return refuse(stream, 'MG_AGENT_UNREACHABLE', (e as Error).message);
       }
       up.on('response', (h) => {
-        if (hop !== undefined) hop.response(Number(h[':status']), h[ERROR_HEADER]);
+        if (hop !== undefined) hop.response(Number(h[UPGRADE_STATUS_HEADER] ?? h[':status']) || Number(h[':status']), h[ERROR_HEADER]);
         if (stream.destroyed) return;
         try {
           stream.respond(h);
