@@ -327,6 +327,7 @@ export class EdgeNode {
         store: this.store,
         registry: this.registry,
         serve: (pool, x) => this.pipeline.serve(pool, x),
+        tracer: () => this.tracer,
         observers: this.observers,
         log: this.log.child({ component: 'inspector' }),
       });

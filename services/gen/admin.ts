@@ -442,6 +442,11 @@ export interface ReplayResult {
   bodyTruncated: boolean;
   /** Time to the end of the response, in milliseconds. */
   durationMs: number;
+  /**
+   * W3C trace id of the replay when tracing recorded it (a trace of its own, rooted at a
+   * `replay <method>` span), else "".
+   */
+  traceId: string;
 }
 
 /** Capture settings of an endpoint URL or an account. */
@@ -4983,6 +4988,7 @@ function createBaseReplayResult(): ReplayResult {
     bodySize: 0,
     bodyTruncated: false,
     durationMs: 0,
+    traceId: "",
   };
 }
 
@@ -5020,6 +5026,9 @@ export const ReplayResult: MessageFns<ReplayResult> = {
     }
     if (message.durationMs !== 0) {
       writer.uint32(89).double(message.durationMs);
+    }
+    if (message.traceId !== "") {
+      writer.uint32(98).string(message.traceId);
     }
     return writer;
   },
@@ -5125,6 +5134,14 @@ export const ReplayResult: MessageFns<ReplayResult> = {
             message.durationMs = reader.double();
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.traceId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5176,6 +5193,11 @@ export const ReplayResult: MessageFns<ReplayResult> = {
         : isSet(object.duration_ms)
         ? globalThis.Number(object.duration_ms)
         : 0,
+      traceId: isSet(object.traceId)
+        ? globalThis.String(object.traceId)
+        : isSet(object.trace_id)
+        ? globalThis.String(object.trace_id)
+        : "",
     };
   },
 
@@ -5214,6 +5236,9 @@ export const ReplayResult: MessageFns<ReplayResult> = {
     if (message.durationMs !== 0) {
       obj.durationMs = floatToJson(message.durationMs);
     }
+    if (message.traceId !== "") {
+      obj.traceId = message.traceId;
+    }
     return obj;
   },
 
@@ -5233,6 +5258,7 @@ export const ReplayResult: MessageFns<ReplayResult> = {
     message.bodySize = object.bodySize ?? 0;
     message.bodyTruncated = object.bodyTruncated ?? false;
     message.durationMs = object.durationMs ?? 0;
+    message.traceId = object.traceId ?? "";
     return message;
   },
 };

@@ -13,6 +13,7 @@ import type { EdgeExchange } from '../edge/forward/exchange.js';
 import type { GatewayResponse } from '../edge/forward/gateway-response.js';
 import type { RequestObservers } from '../edge/observe/request-observers.js';
 import type { ConfigStore } from '../edge/store/config-store.js';
+import type { EdgeTracer } from '../telemetry/tracing.js';
 import type { InspectData } from '../edge/store/record.js';
 import type { Capture, CaptureSettings, ListCapturesRequest, ListCapturesResponse, ReplayRequest, ReplayResult, UpdateCaptureSettingsRequest } from '../gen/admin.js';
 import type { GrpcMesh } from '../presence/mesh.js';
@@ -36,6 +37,8 @@ export interface InspectorDeps {
   registry: EndpointRegistry;
   /** The edge's pipeline (replays). */
   serve(pool: Pool, x: EdgeExchange): Promise<GatewayResponse>;
+  /** The edge's tracer, when tracing is on (replays are traced like requests). */
+  tracer(): EdgeTracer | undefined;
   observers: RequestObservers;
   log: Logger;
 }
@@ -85,7 +88,7 @@ export class Inspector implements LocalInspector {
     const c = this.captures.get(req.id);
     if (c === undefined || (scope.account !== undefined && c.account !== scope.account)) return undefined;
     const d = this.deps;
-    const result = await replay({ registry: d.registry, serve: d.serve, observers: d.observers, region: d.region }, c, req, d.nodeId);
+    const result = await replay({ registry: d.registry, serve: d.serve, tracer: d.tracer(), observers: d.observers, region: d.region }, c, req, d.nodeId);
     d.log.info('inspector: request replayed', { reqId: result.id, replayOf: req.id, account: c.account, status: result.status });
     return result;
   }

@@ -26,6 +26,7 @@ import { observeRequest } from '../edge/observe/observe-request.js';
 import type { RequestObservers } from '../edge/observe/request-observers.js';
 import type { ReplayRequest, ReplayResult } from '../gen/admin.js';
 import { headerPairs } from './capture-message.js';
+import type { EdgeTracer } from '../telemetry/tracing.js';
 import type { CapturedRequest } from './capture-store.js';
 
 /** Longest a replay may take, head and body (below the admin client's 10 s deadline). */
@@ -41,6 +42,8 @@ export interface ReplayDeps {
   registry: EndpointRegistry;
   /** The pipeline: serves a request for a public pool. */
   serve(pool: Pool, x: EdgeExchange): Promise<GatewayResponse>;
+  /** Tracing, when on: the replay is a trace of its own. */
+  tracer: EdgeTracer | undefined;
   observers: RequestObservers;
   region: string;
 }
@@ -125,9 +128,12 @@ export async function replay(deps: ReplayDeps, c: CapturedRequest, req: ReplayRe
   const x = replayExchange(c, req, deps.region, abort.signal);
   const started = performance.now();
   const timer = setTimeout(() => abort.abort(), REPLAY_TIMEOUT_MS);
+  if (deps.tracer !== undefined) x.trace = deps.tracer.replay(x, c.rec.id);
   const o = observeRequest(deps.observers, x, deps.region);
   const done = new PassThrough();
   o.watch(done);
+  /** What the replay's trace records when it ends: status and error code. */
+  let answer: [number, string | undefined] = [500, 'MG_INTERNAL'];
   try {
     const pool = deps.registry.lookupPublic(x.req.scheme, x.req.host);
     let g: GatewayResponse;
@@ -139,7 +145,11 @@ export async function replay(deps: ReplayDeps, c: CapturedRequest, req: ReplayRe
     if (g.upgraded) g.upgraded.destroy();
     const limit = Math.max(RESULT_BODY_BYTES, c.full?.maxBodyBytes ?? 0);
     const read = await readHead(g.body, limit, abort.signal);
-    if (read === 'timeout') throw new MeshgateError('MG_UPSTREAM_TIMEOUT', { detail: `the replay of ${c.rec.id} did not complete within ${REPLAY_TIMEOUT_MS / 1000} s` });
+    if (read === 'timeout') {
+      answer = [504, 'MG_UPSTREAM_TIMEOUT'];
+      throw new MeshgateError('MG_UPSTREAM_TIMEOUT', { detail: `the replay of ${c.rec.id} did not complete within ${REPLAY_TIMEOUT_MS / 1000} s` });
+    }
+    answer = [g.close ? 0 : g.status, g.errorCode];
     const headers: string[] = [];
     for (const k in g.headers) {
       const v = g.headers[k];
@@ -158,9 +168,11 @@ export async function replay(deps: ReplayDeps, c: CapturedRequest, req: ReplayRe
       bodySize: read.size,
       bodyTruncated: read.size > read.body.length,
       durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+      traceId: x.trace?.traceId ?? '',
     };
   } finally {
     clearTimeout(timer);
+    x.trace?.answered(answer[0], answer[1]);
     done.destroy();
   }
 }

@@ -54,6 +54,12 @@ export class OtelEdgeTracer implements EdgeTracer {
     return new EdgeRequestTrace(this, span);
   }
 
+  replay(x: TracedRequest, replayOf: string): RequestTrace {
+    const span = this.recorder.root(`${SPAN.replay} ${x.req.method}`, SpanKind.SERVER, undefined);
+    if (span.sampled) span.attrs.push(ATTR.httpMethod, x.req.method, ATTR.serverAddress, x.req.host, ATTR.urlPath, x.req.path, ATTR.replayOf, replayOf);
+    return new EdgeRequestTrace(this, span);
+  }
+
   relayReceive(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, out: http2.OutgoingHttpHeaders, endpointId: string): Hop {
     const server = this.recorder.root(SPAN.relayReceive, SpanKind.SERVER, parseTraceparent(headers.traceparent, headers.tracestate));
     if (!server.sampled) {
@@ -92,7 +98,7 @@ class EdgeRequestTrace implements RequestTrace {
   ) {}
 
   answered(status: number, errorCode: string | undefined): void {
-    // only the ingress trace of an upgrade gets here (plain requests end theirs on 'close')
+    // only the root trace of an upgrade or a replay gets here (plain requests end theirs on 'close')
     if (this.current.sampled) endHttpSpan(this.current, status, errorCode, undefined, true);
   }
 

@@ -27,6 +27,8 @@ export const SPAN = {
   tunnelSend: 'tunnel send',
   /** + the HTTP method: `upstream GET`. */
   upstream: 'upstream',
+  /** + the HTTP method: `replay GET`, the root of a Traffic Inspector replay. */
+  replay: 'replay',
 } as const;
 
 /** Attribute keys: OpenTelemetry semantic conventions where one fits, `meshgate.*` otherwise. */
@@ -49,6 +51,8 @@ export const ATTR = {
   attempt: 'meshgate.pool.attempt',
   rulesMatched: 'meshgate.policy.rules_matched',
   actions: 'meshgate.policy.actions',
+  /** On a replay's root span: the id of the captured request it replays. */
+  replayOf: 'meshgate.replay_of',
   /** Resource: the region label of the edge (for an agent, of the edge it is connected to). */
   region: 'meshgate.region',
   /** Resource of an agent: the node id of its edge. */

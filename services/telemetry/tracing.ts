@@ -61,7 +61,7 @@ export interface RequestTrace {
   hop(ep: TracedEndpoint, headers: http.OutgoingHttpHeaders): Hop;
   /** A trace for a side call (http-request to an internal endpoint) nested at the current span. */
   fork(): RequestTrace;
-  /** An upgrade request was answered on its socket (101, or an error): ends its ingress span. */
+  /** A request with no response object (an upgrade, a replay) was answered: ends its first span. */
   answered(status: number, errorCode: string | undefined): void;
 }
 
@@ -90,6 +90,12 @@ export interface EdgeTracer {
    * answer is written ({@link RequestTrace.answered}).
    */
   ingress(x: TracedRequest, req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse | undefined): RequestTrace;
+  /**
+   * A Traffic Inspector replay of request `replayOf` is about to be served: a new trace whose
+   * root is a `replay <method>` span (meshgate.replay_of); it ends with
+   * {@link RequestTrace.answered}.
+   */
+  replay(x: TracedRequest, replayOf: string): RequestTrace;
   /**
    * A relayed request arrived for `endpointId` (held here): a `relay receive` span under the
    * sender's traceparent and a `tunnel send` span whose traceparent goes into `out`.

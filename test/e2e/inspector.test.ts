@@ -19,6 +19,7 @@ import { ACME_KEY, ADMIN_KEY, GLOBEX_KEY, startAdminCluster, type AdminEdge } fr
 import { dynamicAdmin, refusal } from '../helpers/admin-dynamic.js';
 import { client, eventually, send, startAgent, startEdge, type EdgeHandle } from '../helpers/gateway.js';
 import { meshgate, meshgateRun, rssKiB, stopAll, tempFiles } from '../helpers/procs.js';
+import { OtlpReceiver } from '../helpers/otlp-receiver.js';
 import { patternBytes, startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 
 const AGENT_POLICY = `
@@ -95,10 +96,13 @@ describe('traffic inspector (edge, agents and upstream as real processes)', func
   let globex: Client;
   let root: Client;
   let acmeEndpointId = '';
+  let collector: OtlpReceiver;
 
   before(async () => {
     up = await startRecordingUpstream();
-    edge = await startEdge(edgeYaml);
+    // traced (every request, exported every 50 ms), so captures and replays carry trace ids
+    collector = await OtlpReceiver.start();
+    edge = await startEdge(edgeYaml, {}, 'edge', { OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, OTEL_BSP_SCHEDULE_DELAY: '50' });
     consoleAddr = edge.proc.logs().find((l) => l.msg === 'ready')!.listeners.console;
     const dir = tempFiles({
       'policy.yml': AGENT_POLICY,
@@ -121,6 +125,7 @@ endpoints:
     for (const c of [acme, globex, root]) c?.close();
     await stopAll();
     await up?.close();
+    await collector?.close();
     if (edge) rmSync(edge.dir, { recursive: true, force: true });
   });
 
@@ -291,6 +296,18 @@ endpoints:
       const captured = await get(acme, r.id);
       assert.equal(captured.replayOf, c.id);
       assert.ok(captured.request!.headers.some((h) => h.name === 'meshgate-replay-of' && h.value === c.id));
+      // and traced as a trace of its own, rooted at a `replay POST` span naming the original
+      assert.match(c.traceId, /^[0-9a-f]{32}$/, 'the original request was traced');
+      assert.match(r.traceId, /^[0-9a-f]{32}$/);
+      assert.notEqual(r.traceId, c.traceId);
+      assert.equal(captured.traceId, r.traceId);
+      assert.equal(String(again.headers.traceparent).split('-')[1], r.traceId, 'the upstream got the replay trace context');
+      await collector.waitFor('the replay trace', () => collector.trace(r.traceId).some((s) => s.name === 'replay POST') && collector.trace(r.traceId).some((s) => s.name === 'tunnel send'));
+      const spans = collector.trace(r.traceId);
+      const rootSpan = spans.find((s) => s.name === 'replay POST')!;
+      assert.equal(rootSpan.parentSpanId, '');
+      assert.deepEqual([rootSpan.attributes['meshgate.replay_of'], rootSpan.attributes['url.path'], rootSpan.attributes['http.response.status_code']], [c.id, path, 200]);
+      assert.ok(spans.some((s) => s.name === 'policy on_http_request' && s.parentSpanId === rootSpan.spanId), JSON.stringify(spans.map((s) => s.name)));
     });
 
     it('replays with a changed method, path, headers and body', async () => {

@@ -47,7 +47,7 @@ const REPLAY: Subcommand = {
       printJson(ctx, { ...r, body: r.body.toString('base64') });
       return 0;
     }
-    ctx.out(`replayed ${r.replayOf} as ${r.id} on ${r.nodeId} (${r.region}): ${r.status || 'connection closed'}${r.errorCode ? ` ${r.errorCode}` : ''} in ${formatMs(r.durationMs)}`);
+    ctx.out(`replayed ${r.replayOf} as ${r.id} on ${r.nodeId} (${r.region}): ${r.status || 'connection closed'}${r.errorCode ? ` ${r.errorCode}` : ''} in ${formatMs(r.durationMs)}${r.traceId ? ` (trace ${r.traceId})` : ''}`);
     ctx.out(['', ...messageLines({ headers: r.headers, headersTruncated: false, body: r.body, bodySize: r.bodySize, bodyTruncated: r.bodyTruncated, bodyIncomplete: false })].join('\n'));
     return 0;
   },
