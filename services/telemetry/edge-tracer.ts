@@ -201,13 +201,19 @@ class PhaseRecorder implements PhaseTrace {
 
   constructor(private readonly also: PhaseTrace | undefined) {}
 
+  // (the first item as a one-element literal: `[].push` would reserve room for 17)
   rule(rule: CompiledRule, matched: boolean): void {
-    if (matched) (this.rules ??= []).push(rule.name === undefined ? rule.path : `${rule.path} (${rule.name})`);
+    if (matched) {
+      const label = rule.name === undefined ? rule.path : `${rule.path} (${rule.name})`;
+      if (this.rules === undefined) this.rules = [label];
+      else this.rules.push(label);
+    }
     if (this.also !== undefined) this.also.rule(rule, matched);
   }
 
   action(a: CompiledAction): void {
-    (this.actions ??= []).push(a.type);
+    if (this.actions === undefined) this.actions = [a.type];
+    else this.actions.push(a.type);
     if (this.also !== undefined) this.also.action(a);
   }
 
