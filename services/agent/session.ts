@@ -258,7 +258,7 @@ export class Agent {
     if (!spec) return respondError(stream, 'MG_AGENT_UNREACHABLE', `this agent serves no endpoint '${id ?? ''}'`);
     const l4 = headers[L4_HEADER] !== undefined;
     if (l4 !== (spec.upstream.protocol === 'tcp:')) return respondError(stream, 'MG_TUNNEL_PROTOCOL', `endpoint ${spec.url} got a ${l4 ? 'tcp' : 'http'} stream`);
-    if (l4) return forwardTcp(stream, spec.upstream, this.opts.log);
+    if (l4) return forwardTcp(stream, spec.upstream, this.opts.log, this.opts.tracer?.connect(headers, spec.upstream));
     this.forwarder.forward(stream, headers, spec.upstream);
   }
 }

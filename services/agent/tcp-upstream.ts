@@ -14,6 +14,7 @@ import net from 'node:net';
 import { MeshgateError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { splice } from '../tunnel/splice.js';
+import type { UpstreamSpan } from '../telemetry/tracing.js';
 import { respondError, type UpstreamTarget } from './upstream.js';
 
 /** Upstream connect timeout. */
@@ -39,7 +40,8 @@ export function parseTcpUpstream(raw: string, field = 'upstream'): UpstreamTarge
 }
 
 /** Serves one L4 tunnel stream against `target`. Never throws. */
-export function forwardTcp(stream: http2.ServerHttp2Stream, target: UpstreamTarget, log: Logger): void {
+export function forwardTcp(stream: http2.ServerHttp2Stream, target: UpstreamTarget, log: Logger, span?: UpstreamSpan): void {
+  if (span !== undefined) stream.once('close', () => span.closed(stream));
   const sock = net.connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true });
   const timer = setTimeout(() => sock.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), CONNECT_TIMEOUT_MS);
   const onConnectError = (e: NodeJS.ErrnoException) => {

@@ -136,6 +136,7 @@ export class EdgeNode {
       locality,
       sessionOf: (ep) => (ep.target instanceof AgentSession || ep.target instanceof RelayLink ? ep.target : undefined),
       edgeCertificate: () => this.edgeCertificate(),
+      tracer: () => this.tracer,
       log: this.log.child({ component: 'l4' }),
     });
     this.tunnel = new TunnelServer({

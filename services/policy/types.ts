@@ -341,6 +341,8 @@ export interface CompiledPolicy {
   traceRequest<R>(x: Exchange, endpoint: PolicyEndpoint, host: RequestPhaseHost<R>, trace: PhaseTrace | undefined): Promise<RequestOutcome<R>>;
   /** runResponse with a `trace`, like traceRequest. */
   traceResponse(x: Exchange, endpoint: PolicyEndpoint, res: PolicyResponse, trace: PhaseTrace | undefined, host?: OutboundHost): Promise<ResponseOutcome>;
+  /** runConnect with a `trace`, like traceRequest. */
+  traceConnect<R>(x: ConnectionExchange, endpoint: PolicyEndpoint, host: ConnectPhaseHost<R>, trace: PhaseTrace | undefined): Promise<ConnectOutcome<R>>;
 }
 
 export type CompileResult = { ok: true; policy: CompiledPolicy } | { ok: false; issues: Issue[] };

@@ -67,8 +67,28 @@ export class OtelAgentTracer implements AgentTracer {
     return new AgentUpstreamSpan(span);
   }
 
+  connect(h: http2.IncomingHttpHeaders, target: { host: string; port: number }): UpstreamSpan | undefined {
+    const span = this.sdk.recorder.root(SPAN.upstreamConnect, SpanKind.CLIENT, parseTraceparent(h.traceparent, h.tracestate));
+    if (!span.sampled) return undefined;
+    span.attrs.push(ATTR.networkTransport, 'tcp', ATTR.serverAddress, target.host, ATTR.serverPort, target.port, ATTR.endpointId, String(h[ENDPOINT_ID_HEADER] ?? ''));
+    return new AgentConnectSpan(span);
+  }
+
   shutdown(): Promise<void> {
     return this.sdk.shutdown();
+  }
+}
+
+class AgentConnectSpan implements UpstreamSpan {
+  constructor(private readonly span: RecordedSpan) {}
+
+  /** Ends the span: connected (the stream was answered 200), or the code the connect failed with. */
+  closed(stream: http2.ServerHttp2Stream): void {
+    const sent = stream.sentHeaders as http2.OutgoingHttpHeaders | undefined;
+    const code = sent?.[ERROR_HEADER];
+    if (code !== undefined) this.span.set(ATTR.errorCode, String(code));
+    if (sent?.[':status'] !== 200) this.span.error(code === undefined ? 'no connection to the upstream' : undefined);
+    this.span.end();
   }
 }
 

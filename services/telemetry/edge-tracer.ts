@@ -15,15 +15,16 @@ import http2 from 'node:http2';
 import { ERROR_HEADER } from '../core/errors.js';
 import { UPGRADE_STATUS_HEADER } from '../tunnel/wire.js';
 import type { CompiledAction, CompiledRule, PhaseTrace } from '../policy/run-phase.js';
-import type { CompiledPolicy, Exchange, OutboundHost, PolicyEndpoint, PolicyResponse, RequestOutcome, RequestPhaseHost, ResponseOutcome } from '../policy/types.js';
+import type { CompiledPolicy, ConnectionExchange, ConnectOutcome, ConnectPhaseHost, Exchange, OutboundHost, PolicyEndpoint, PolicyResponse, RequestOutcome, RequestPhaseHost, ResponseOutcome } from '../policy/types.js';
 import { endHttpSpan, NOOP_HOP, StreamHop } from './http-span.js';
 import type { TracingSdk } from './otel-sdk.js';
 import { ATTR, SPAN } from './span-names.js';
 import { parseTraceparent, SpanKind, type RecordedSpan, type SpanRecorder } from './span-recorder.js';
-import type { EdgeTracer, Hop, RequestTrace, TracedEndpoint, TracedRequest } from './tracing.js';
+import type { EdgeTracer, Hop, RequestTrace, TracedConnection, TracedEndpoint, TracedRequest } from './tracing.js';
 
 const REQUEST_PHASE = `${SPAN.policy} on_http_request`;
 const RESPONSE_PHASE = `${SPAN.policy} on_http_response`;
+const CONNECT_PHASE = `${SPAN.policy} on_tcp_connect`;
 /** `ingress GET`, ... built once per method. */
 const ingressNames = new Map<string, string>();
 
@@ -50,6 +51,15 @@ export class OtelEdgeTracer implements EdgeTracer {
       span.attrs.push(ATTR.httpMethod, method, ATTR.serverAddress, x.req.host, ATTR.urlPath, x.req.path, ATTR.clientAddress, x.conn.clientIp);
       // `on`, not `once`: 'close' comes once, and once() costs a wrapper per request
       if (res !== undefined) res.on('close', () => endHttpSpan(span, res.statusCode, res.getHeader(ERROR_HEADER), res.writableEnded ? undefined : 'the client went away before the response ended', true));
+    }
+    return new EdgeRequestTrace(this, span);
+  }
+
+  connection(c: TracedConnection): RequestTrace {
+    const span = this.recorder.root(`${SPAN.connect} ${c.proto}`, SpanKind.SERVER, undefined);
+    if (span.sampled) {
+      span.attrs.push(ATTR.networkTransport, 'tcp', ATTR.clientAddress, c.clientIp, ATTR.serverPort, c.serverPort);
+      if (c.sni !== '') span.attrs.push(ATTR.serverAddress, c.sni);
     }
     return new EdgeRequestTrace(this, span);
   }
@@ -102,6 +112,14 @@ class EdgeRequestTrace implements RequestTrace {
     if (this.current.sampled) endHttpSpan(this.current, status, errorCode, undefined, true);
   }
 
+  connectionEnded(errorCode: string | undefined, failed: boolean): void {
+    const span = this.current;
+    if (!span.sampled) return;
+    if (errorCode !== undefined) span.set(ATTR.errorCode, errorCode);
+    if (failed) span.error();
+    span.end();
+  }
+
   get traceId(): string | undefined {
     return this.current.sampled ? this.current.traceId : undefined;
   }
@@ -123,6 +141,11 @@ class EdgeRequestTrace implements RequestTrace {
     return this.phaseSpan(RESPONSE_PHASE, endpoint.id, also, (rec) => policy.traceResponse(x, endpoint, res, rec, host));
   }
 
+  connectPhase<R>(policy: CompiledPolicy, x: ConnectionExchange, endpoint: PolicyEndpoint, host: ConnectPhaseHost<R>): Promise<ConnectOutcome<R>> {
+    if (!this.current.sampled) return policy.traceConnect(x, endpoint, host, undefined);
+    return this.phaseSpan(CONNECT_PHASE, endpoint.id, undefined, (rec) => policy.traceConnect(x, endpoint, host, rec));
+  }
+
   /** Runs one policy phase inside its own span, recording the rules matched and actions run. */
   private phaseSpan<O extends { kind: string; code?: string }>(name: string, endpointId: string, also: PhaseTrace | undefined, run: (rec: PhaseRecorder) => Promise<O>): Promise<O> {
     const span = this.open(name, SpanKind.INTERNAL, endpointId);
@@ -132,12 +155,13 @@ class EdgeRequestTrace implements RequestTrace {
     return run(rec).then(
       (out) => {
         this.current = outer;
-        rec.end(span, out.kind === 'error' ? out.code : undefined);
+        // a connection the policy closed names why; only a runtime error is a failed phase
+        rec.end(span, out.kind === 'error' || out.kind === 'close' ? out.code : undefined, out.kind === 'error');
         return out;
       },
       (e: unknown) => {
         this.current = outer;
-        rec.end(span, 'MG_INTERNAL');
+        rec.end(span, 'MG_INTERNAL', true);
         throw e;
       },
     );
@@ -217,13 +241,11 @@ class PhaseRecorder implements PhaseTrace {
     if (this.also !== undefined) this.also.action(a);
   }
 
-  end(span: RecordedSpan, code: string | undefined): void {
+  end(span: RecordedSpan, code: string | undefined, failed: boolean): void {
     if (this.rules !== undefined) span.set(ATTR.rulesMatched, this.rules);
     if (this.actions !== undefined) span.set(ATTR.actions, this.actions);
-    if (code !== undefined) {
-      span.set(ATTR.errorCode, code);
-      span.error();
-    }
+    if (code !== undefined) span.set(ATTR.errorCode, code);
+    if (failed) span.error();
     span.end();
   }
 }

@@ -27,6 +27,10 @@ export const SPAN = {
   tunnelSend: 'tunnel send',
   /** + the HTTP method: `upstream GET`. */
   upstream: 'upstream',
+  /** + tcp or tls: `connect tcp`, a client connection of a tcp/tls endpoint. */
+  connect: 'connect',
+  /** The agent's connection to a tcp/tls upstream. */
+  upstreamConnect: 'upstream connect',
   /** + the HTTP method: `replay GET`, the root of a Traffic Inspector replay. */
   replay: 'replay',
 } as const;
@@ -39,6 +43,7 @@ export const ATTR = {
   serverAddress: 'server.address',
   serverPort: 'server.port',
   clientAddress: 'client.address',
+  networkTransport: 'network.transport',
   /** The gateway's own error code (`meshgate-error-code`), when it answered with one. */
   errorCode: 'meshgate.error.code',
   endpointId: 'meshgate.endpoint.id',

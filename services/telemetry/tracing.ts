@@ -18,7 +18,7 @@ import type http from 'node:http';
 import type http2 from 'node:http2';
 import type { Logger } from '../core/log.js';
 import type { PhaseTrace } from '../policy/run-phase.js';
-import type { CompiledPolicy, Exchange, OutboundHost, PolicyEndpoint, PolicyResponse, RequestOutcome, RequestPhaseHost, ResponseOutcome } from '../policy/types.js';
+import type { CompiledPolicy, ConnectionExchange, ConnectOutcome, ConnectPhaseHost, Exchange, OutboundHost, PolicyEndpoint, PolicyResponse, RequestOutcome, RequestPhaseHost, ResponseOutcome } from '../policy/types.js';
 import type { TracingSettings } from './telemetry-config.js';
 
 /** The fields of an endpoint a trace records (the edge's Endpoint has them). */
@@ -29,6 +29,15 @@ export interface TracedEndpoint {
   /** Region and node of the edge holding it. */
   readonly region: string;
   readonly nodeId: string;
+}
+
+/** A tcp/tls client connection as its `connect` span records it. */
+export interface TracedConnection {
+  readonly proto: 'tcp' | 'tls';
+  readonly clientIp: string;
+  readonly serverPort: number;
+  /** The ClientHello's server name (tls). */
+  readonly sni: string;
 }
 
 /** The request as the ingress span records it (the edge's exchange has these fields). */
@@ -52,6 +61,8 @@ export interface RequestTrace {
    * run); `also` (request observers) sees the same rules and actions.
    */
   requestPhase<R>(policy: CompiledPolicy, x: Exchange, endpoint: PolicyEndpoint, host: RequestPhaseHost<R>, also: PhaseTrace | undefined): Promise<RequestOutcome<R>>;
+  /** Runs on_tcp_connect of `policy` in a `policy on_tcp_connect` span (tcp/tls connections). */
+  connectPhase<R>(policy: CompiledPolicy, x: ConnectionExchange, endpoint: PolicyEndpoint, host: ConnectPhaseHost<R>): Promise<ConnectOutcome<R>>;
   /** Runs on_http_response of `policy` in a `policy on_http_response` span. */
   responsePhase(policy: CompiledPolicy, x: Exchange, endpoint: PolicyEndpoint, res: PolicyResponse, host: OutboundHost, also: PhaseTrace | undefined): Promise<ResponseOutcome>;
   /**
@@ -63,6 +74,11 @@ export interface RequestTrace {
   fork(): RequestTrace;
   /** A request with no response object (an upgrade, a replay) was answered: ends its first span. */
   answered(status: number, errorCode: string | undefined): void;
+  /**
+   * A tcp/tls connection ended: ends its `connect` span, with the code it was closed with when
+   * it was not served (`failed`: a gateway failure rather than a refusal by policy).
+   */
+  connectionEnded(errorCode: string | undefined, failed: boolean): void;
 }
 
 /**
@@ -91,6 +107,11 @@ export interface EdgeTracer {
    */
   ingress(x: TracedRequest, req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse | undefined): RequestTrace;
   /**
+   * A client connection of a tcp:// or tls:// endpoint: a `connect tcp` / `connect tls` span
+   * (a new trace: raw TCP carries no trace context); ends with {@link RequestTrace.connectionEnded}.
+   */
+  connection(c: TracedConnection): RequestTrace;
+  /**
    * A Traffic Inspector replay of request `replayOf` is about to be served: a new trace whose
    * root is a `replay <method>` span (meshgate.replay_of); it ends with
    * {@link RequestTrace.answered}.
@@ -112,6 +133,11 @@ export interface AgentTracer {
    * not recorded; else the forwarder ends it when the tunnel stream closes.
    */
   upstream(h: http2.IncomingHttpHeaders, headers: Record<string, string | string[]>, target: { host: string; port: number }): UpstreamSpan | undefined;
+  /**
+   * One tcp/tls tunnel stream: an `upstream connect` span under the edge's traceparent (the
+   * upstream, raw TCP, gets no trace context); ended by the forwarder when the stream closes.
+   */
+  connect(h: http2.IncomingHttpHeaders, target: { host: string; port: number }): UpstreamSpan | undefined;
   /** The agent's session is up: its id and its edge become this process's resource (first session only). */
   identify(session: { sessionId: string; region: string; nodeId: string }): void;
   shutdown(): Promise<void>;

@@ -5,10 +5,12 @@
  * child, and the upstream must see a traceparent of that trace naming the agent's span.
  */
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { eventually, forwardingEdgeYaml, send, startAgent, startCluster, startEdge, startUpstream, type EdgeHandle } from '../helpers/gateway.js';
 import { KIND, OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver.js';
-import { stopAll } from '../helpers/procs.js';
+import { exchange, freePorts, startEchoServer, tcpConnect } from '../helpers/l4.js';
+import { meshgate, stopAll, tempFiles } from '../helpers/procs.js';
 import { wsConnect } from '../helpers/ws-client.js';
 
 /** Export every 50 ms instead of every 5 s, so tests wait little. */
@@ -178,6 +180,43 @@ describe('OpenTelemetry tracing', function () {
       assert.equal(ingress.attributes['http.response.status_code'], 503);
       assert.equal(ingress.statusCode, 2, 'a 5xx answer is an error on the server span');
       assert.equal(one(collector.trace(ingress.traceId), 'upstream GET').statusCode, 2);
+    });
+  });
+
+  describe('tcp endpoints', () => {
+    it('traces a client connection: connect tcp, its on_tcp_connect phase, the tunnel and the agent\'s upstream connect', async () => {
+      const [port] = await freePorts(1);
+      const echo = await startEchoServer();
+      try {
+        const env = { ...FAST_EXPORT, OTEL_EXPORTER_OTLP_ENDPOINT: collector.url };
+        const edge = await startEdge(
+          `region: eu\nnode_id: eu-tcp\nlisten: {http: "127.0.0.1:0", tunnel: "127.0.0.1:0", tcp_ports: "${port}"}\naccounts: [{name: acme, authtokens: [tok_acme]}]\n`,
+          {},
+          'edge-tcp',
+          env,
+        );
+        const policy = tempFiles({ 'p.yml': 'on_tcp_connect:\n  - actions: [{type: log, config: {metadata: {db: main}}}]\n' });
+        await meshgate('agent-tcp', ['agent', 'tcp', String(echo.port), '--url', `tcp://db.example.com:${port}`, '--edge', edge.tunnel, '--authtoken', 'tok_acme', '--traffic-policy-file', join(policy, 'p.yml')], { env }).ready();
+        const r = await exchange(await tcpConnect(port), 'traced bytes');
+        assert.equal(r.data.toString(), 'traced bytes');
+        await collector.waitFor('the spans of the connection', () => collector.spans.some((s) => s.name === 'upstream connect' && collector.trace(s.traceId).length >= 4), 10_000);
+        const spans = collector.trace(collector.spans.find((s) => s.name === 'upstream connect')!.traceId);
+        const root = one(spans, 'connect tcp', 'eu-tcp');
+        assert.equal(root.parentSpanId, '');
+        assert.deepEqual([root.attributes['server.port'], root.attributes['client.address'], root.statusCode], [port, '127.0.0.1', 0]);
+        const phase = one(spans, 'policy on_tcp_connect', 'eu-tcp');
+        assert.equal(phase.parentSpanId, root.spanId);
+        assert.deepEqual(phase.attributes['meshgate.policy.actions'], ['log']);
+        // the phase let the connection pass: the agent endpoint's stream opens after it, under the connection
+        const tunnel = one(spans, 'tunnel send', 'eu-tcp');
+        assert.equal(tunnel.parentSpanId, root.spanId);
+        assert.ok(tunnel.startMs >= phase.endMs);
+        const upstream = one(spans, 'upstream connect');
+        assert.equal(upstream.parentSpanId, tunnel.spanId);
+        assert.deepEqual([upstream.attributes['server.port'], upstream.statusCode, upstream.resource['service.name']], [echo.port, 0, 'meshgate-agent']);
+      } finally {
+        await echo.close();
+      }
     });
   });
 

@@ -34,6 +34,7 @@ import { readClientHello } from './client-hello.js';
 import { openL4Stream } from './l4-stream.js';
 import { abortSide, splice } from '../../tunnel/splice.js';
 import type { TlsTerminator } from './tls-termination.js';
+import type { EdgeTracer, RequestTrace } from '../../telemetry/tracing.js';
 
 /** Most pool members tried for one connection when agents vanish under it. */
 const MAX_ATTEMPTS = 3;
@@ -66,6 +67,8 @@ export interface ConnectionContext {
   readonly region: string;
   /** The tunnel session or relay link serving an agent endpoint. */
   sessionOf(ep: Endpoint): StreamTarget | undefined;
+  /** The edge's tracer when tracing is on. */
+  tracer(): EdgeTracer | undefined;
   /** The public tcp pool on a port. */
   tcpPool(port: number): Pool | undefined;
 }
@@ -87,6 +90,8 @@ export class L4Connection implements ConnectPhaseHost<Served> {
   private tlsSocket: tls.TLSSocket | undefined;
   /** The first endpoint that served this connection, for logs. */
   private entry: Endpoint | undefined;
+  /** Its trace when tracing is on (from the start; for tls, from the ClientHello). */
+  private trace: RequestTrace | undefined;
 
   constructor(
     readonly socket: net.Socket,
@@ -121,9 +126,11 @@ export class L4Connection implements ConnectPhaseHost<Served> {
           return this.close(isMeshgateError(e) ? e.code : 'MG_TLS_CLIENT_HELLO_INVALID', isMeshgateError(e) ? (e.detail ?? e.message) : String(e));
         }
         this.x.conn.tls = { version: '', cipherSuite: '', sni: this.sni };
+        this.startTrace();
         pool = this.cx.registry.lookupPublic('tls', this.sni);
         if (!pool) return this.close('MG_ENDPOINT_NOT_FOUND', `no tls endpoint is online for ${this.sni}`, ALERT_UNRECOGNIZED_NAME);
       } else {
+        this.startTrace();
         pool = this.cx.tcpPool(this.port);
         if (!pool) return this.close('MG_ENDPOINT_NOT_FOUND', `no tcp endpoint is online on port ${this.port}`);
       }
@@ -134,6 +141,11 @@ export class L4Connection implements ConnectPhaseHost<Served> {
     } catch (e) {
       this.close('MG_INTERNAL', (e as Error)?.message ?? String(e));
     }
+  }
+
+  private startTrace(): void {
+    const tracer = this.cx.tracer();
+    if (tracer !== undefined) this.trace = tracer.connection({ proto: this.proto, clientIp: this.x.conn.clientIp, serverPort: this.x.conn.serverPort, sni: this.sni });
   }
 
   /** forward-internal from on_tcp_connect: the connection goes to an internal tcp/tls pool. */
@@ -175,6 +187,7 @@ export class L4Connection implements ConnectPhaseHost<Served> {
       const ep = selectMember(pool.members, tried, this.cx.locality);
       if (!ep) break;
       this.entry ??= ep;
+      if (this.trace !== undefined) this.trace.select(ep, pool.members.length, attempt + 1);
       const r = await this.runEndpoint(ep);
       // A second member would run its own policy again: not after the handshake happened.
       if (r.kind === 'stream' || !r.retryable || this.tlsSocket) return r;
@@ -189,14 +202,14 @@ export class L4Connection implements ConnectPhaseHost<Served> {
   private async runEndpoint(ep: Endpoint): Promise<Served> {
     const policy = ep.policy;
     if (policy !== null && policy.hasPhase('on_tcp_connect')) {
-      const out = await policy.runConnect(this.x, ep.view, this);
+      const out = this.trace === undefined ? await policy.runConnect(this.x, ep.view, this) : await this.trace.connectPhase(policy, this.x, ep.view, this);
       if (out.kind === 'forwarded') return out.response;
       if (out.kind === 'close') return { kind: 'close', code: out.code, message: out.message };
     }
     if (ep.type === 'cloud') return { kind: 'close', code: 'MG_NO_TERMINATING_ACTION', message: `cloud endpoint ${ep.url.url} has no upstream` };
     const target = this.cx.sessionOf(ep);
     if (!target) return { kind: 'close', code: 'MG_AGENT_UNREACHABLE', message: 'the agent session is gone', retryable: true };
-    const r = await openL4Stream(target, ep, { ip: this.x.conn.clientIp, port: this.x.conn.clientPort }, this.sni || ep.url.host);
+    const r = await openL4Stream(target, ep, { ip: this.x.conn.clientIp, port: this.x.conn.clientPort }, this.sni || ep.url.host, this.trace);
     if (r.ok) return { kind: 'stream', stream: r.stream, endpoint: ep };
     return { kind: 'close', code: r.code, message: r.message, retryable: r.retryable };
   }
@@ -208,6 +221,7 @@ export class L4Connection implements ConnectPhaseHost<Served> {
       // the client went away while the agent was connecting its upstream
       abortSide(stream);
       this.cx.log.debug('connection closed', { ...this.fields(), endpoint: ep.id, aborted: 'the client left before the upstream was connected' });
+      this.trace?.connectionEnded(undefined, false);
       return;
     }
     if (this.replay.length > 0) stream.write(this.replay);
@@ -216,12 +230,14 @@ export class L4Connection implements ConnectPhaseHost<Served> {
     if (log.enabled('debug')) log.debug('connection open', { ...this.fields(), endpoint: ep.id, url: ep.url.url, tls: this.tlsSocket ? 'terminated' : this.proto === 'tls' ? 'passthrough' : undefined });
     splice(client, stream, (stats) => {
       if (log.enabled('debug')) log.debug('connection closed', { ...this.fields(), endpoint: ep.id, bytesIn: stats.aToB, bytesOut: stats.bToA, aborted: stats.aborted, logs: this.x.logs });
+      this.trace?.connectionEnded(undefined, false);
     });
   }
 
   /** Closes the connection for `code` (never spliced); before a tls handshake, with `alert` first. */
   private close(code: ErrorCode, message: string, alert?: Buffer): void {
     const fields = { ...this.fields(), code, detail: message, logs: this.x.logs };
+    this.trace?.connectionEnded(code, !EXPECTED.has(code));
     if (code === 'MG_INTERNAL') this.cx.log.error('connection failed', fields);
     else this.cx.log.debug(EXPECTED.has(code) ? 'connection refused' : 'connection failed', fields);
     if (this.tlsSocket) return void this.tlsSocket.destroy();
@@ -243,6 +259,7 @@ export class L4Connection implements ConnectPhaseHost<Served> {
       port: this.x.conn.serverPort,
       sni: this.sni || undefined,
       entry: this.entry?.id,
+      traceId: this.trace?.traceId,
     };
   }
 }

@@ -22,6 +22,7 @@ import type { EndpointRegistry, Pool } from '../endpoints/registry.js';
 import type { StreamTarget } from '../forward/to-agent.js';
 import type { Locality } from '../pools/select.js';
 import { L4Connection, type ConnectionContext } from './l4-connection.js';
+import type { EdgeTracer } from '../../telemetry/tracing.js';
 import type { TcpListenConfig } from './l4-config.js';
 import { TlsTerminator } from './tls-termination.js';
 
@@ -30,6 +31,8 @@ export interface L4Deps {
   region: string;
   locality: Locality;
   sessionOf(ep: Endpoint): StreamTarget | undefined;
+  /** The edge's tracer when tracing is on. */
+  tracer(): EdgeTracer | undefined;
   /** The edge's own certificate, for terminate-tls without server_certificate. */
   edgeCertificate(): Promise<{ cert: string; key: string }>;
   log: Logger;
@@ -74,6 +77,10 @@ export class L4Ingress implements ConnectionContext {
 
   sessionOf(ep: Endpoint): StreamTarget | undefined {
     return this.deps.sessionOf(ep);
+  }
+
+  tracer(): EdgeTracer | undefined {
+    return this.deps.tracer();
   }
 
   tcpPool(port: number): Pool | undefined {

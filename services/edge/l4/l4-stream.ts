@@ -13,6 +13,7 @@ import { ERROR_HEADER, ERRORS, type ErrorCode } from '../../core/errors.js';
 import { ENDPOINT_ID_HEADER, L4_HEADER } from '../../tunnel/wire.js';
 import type { Endpoint } from '../endpoints/endpoint.js';
 import type { StreamTarget } from '../forward/to-agent.js';
+import type { RequestTrace } from '../../telemetry/tracing.js';
 
 /** How long the agent may take to connect to its upstream and answer. */
 export const L4_CONNECT_TIMEOUT_MS = 15_000;
@@ -21,24 +22,29 @@ export type OpenResult =
   | { ok: true; stream: http2.ClientHttp2Stream; endpoint: Endpoint }
   | { ok: false; code: ErrorCode; message: string; retryable: boolean };
 
-export function openL4Stream(target: StreamTarget, ep: Endpoint, client: { ip: string; port: number }, authority: string): Promise<OpenResult> {
+export function openL4Stream(target: StreamTarget, ep: Endpoint, client: { ip: string; port: number }, authority: string, trace: RequestTrace | undefined): Promise<OpenResult> {
   if (!target.open) return Promise.resolve({ ok: false, code: 'MG_AGENT_UNREACHABLE', message: 'the agent session is closed', retryable: true });
   let stream: http2.ClientHttp2Stream;
+  const headers: http2.OutgoingHttpHeaders = {
+    ':method': 'POST',
+    ':path': '/',
+    ':authority': authority,
+    [ENDPOINT_ID_HEADER]: ep.id,
+    [L4_HEADER]: ep.url.scheme,
+    'x-forwarded-for': client.ip,
+    'x-forwarded-port': String(client.port),
+  };
+  // traced: `tunnel send` / `relay send` lasts as long as the connection
+  const hop = trace === undefined ? undefined : trace.hop(ep, headers);
   try {
-    stream = target.request(
-      {
-        ':method': 'POST',
-        ':path': '/',
-        ':authority': authority,
-        [ENDPOINT_ID_HEADER]: ep.id,
-        [L4_HEADER]: ep.url.scheme,
-        'x-forwarded-for': client.ip,
-        'x-forwarded-port': String(client.port),
-      },
-      { endStream: false },
-    );
+    stream = target.request(headers, { endStream: false });
   } catch (e) {
+    hop?.failed(e as Error);
     return Promise.resolve({ ok: false, code: 'MG_AGENT_UNREACHABLE', message: (e as Error).message, retryable: true });
+  }
+  if (hop !== undefined) {
+    stream.once('response', (h) => hop.response(Number(h[':status']), h[ERROR_HEADER]));
+    stream.once('close', () => hop.closed(stream.rstCode ?? 0));
   }
   return new Promise<OpenResult>((resolve) => {
     let settled = false;
