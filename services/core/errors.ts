@@ -177,3 +177,13 @@ export const ERROR_HEADER = 'meshgate-error-code';
 export function errorBody(code: ErrorCode, detail?: string): string {
   return JSON.stringify({ error: { code, message: detail ? `${ERRORS[code].message}: ${detail}` : ERRORS[code].message } });
 }
+
+/** The message of an {@link errorBody} (`{"error": {"code", "message"}}`), or undefined when `body` is not one. */
+export function errorBodyMessage(body: string): string | undefined {
+  try {
+    const m = (JSON.parse(body) as { error?: { message?: unknown } } | null)?.error?.message;
+    return typeof m === 'string' ? m : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -15,7 +15,7 @@
  * Pure: the gateway does the socket work through ConnectPhaseHost (forwardInternal, terminateTls).
  */
 import type { ErrorCode } from '../core/errors.js';
-import { ERROR_HEADER, ERRORS } from '../core/errors.js';
+import { ERROR_HEADER, ERRORS, errorBodyMessage } from '../core/errors.js';
 import type { ActionOutcome } from './actions/registry.js';
 import { PhaseRun, runPhase, type CompiledRule, type PhaseTrace } from './run-phase.js';
 import type { ConnectionExchange, ConnectOutcome, ConnectPhaseHost, Exchange, PolicyEndpoint, RequestPhaseHost } from './types.js';
@@ -61,19 +61,10 @@ function toConnectOutcome<R>(o: ActionOutcome, endpoint: PolicyEndpoint): Connec
     case 'respond': {
       const given = o.response.headers[ERROR_HEADER]?.[0];
       const code = given !== undefined && Object.hasOwn(ERRORS, given) ? (given as ErrorCode) : CLOSED_BY_POLICY;
-      return { kind: 'close', code, message: code === CLOSED_BY_POLICY ? 'deny in on_tcp_connect' : messageOf(o.response.body) ?? ERRORS[code].message };
+      return { kind: 'close', code, message: code === CLOSED_BY_POLICY ? 'deny in on_tcp_connect' : errorBodyMessage(o.response.body) ?? ERRORS[code].message };
     }
     case 'error':
       return { kind: 'close', code: o.code, message: o.message };
   }
 }
 
-/** The message of a rejection body `{"error": {"code", "message"}}`, or undefined. */
-function messageOf(body: string): string | undefined {
-  try {
-    const m = (JSON.parse(body) as { error?: { message?: unknown } }).error?.message;
-    return typeof m === 'string' ? m : undefined;
-  } catch {
-    return undefined;
-  }
-}

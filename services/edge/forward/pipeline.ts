@@ -10,7 +10,7 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
-import { ERROR_HEADER, ERRORS, isMeshgateError, type ErrorCode } from '../../core/errors.js';
+import { ERROR_HEADER, ERRORS, errorBodyMessage, isMeshgateError, type ErrorCode } from '../../core/errors.js';
 import { parseEndpointUrl, type EndpointUrl } from '../../core/endpoint-url.js';
 import type { Logger } from '../../core/log.js';
 import type { CompiledPolicy, Exchange, ForwardInternalOptions, ForwardResult, HeaderMap, OutboundRequest, OutboundResult, PolicyResponse, RequestOutcome, RequestPhaseHost, ResponseOutcome, SyntheticResponse } from '../../policy/types.js';
@@ -275,12 +275,7 @@ function fromHeaderMap(h: HeaderMap): OutgoingHttpHeaders {
 
 /** The detail of a gateway error body, without the catalog message in front of it. */
 function errorMessageOf(body: string, code: ErrorCode): string {
-  let msg = body;
-  try {
-    msg = (JSON.parse(body) as { error: { message: string } }).error.message;
-  } catch {
-    // not JSON: use as is
-  }
+  const msg = errorBodyMessage(body) ?? body;
   const prefix = `${ERRORS[code].message}: `;
   return msg.startsWith(prefix) ? msg.slice(prefix.length) : msg;
 }

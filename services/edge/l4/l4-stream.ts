@@ -9,7 +9,7 @@
  * stream, session already closed), so another pool member can be tried, as for HTTP.
  */
 import http2 from 'node:http2';
-import { ERROR_HEADER, ERRORS, type ErrorCode } from '../../core/errors.js';
+import { ERROR_HEADER, ERRORS, errorBodyMessage, type ErrorCode } from '../../core/errors.js';
 import { ENDPOINT_ID_HEADER, L4_HEADER } from '../../tunnel/wire.js';
 import type { Endpoint } from '../endpoints/endpoint.js';
 import type { StreamTarget } from '../forward/to-agent.js';
@@ -78,16 +78,8 @@ export function openL4Stream(target: StreamTarget, ep: Endpoint, client: { ip: s
       stream.on('data', (d: string) => {
         if (body.length < 4096) body += d;
       });
-      stream.on('end', () => settle({ ok: false, code, message: messageOf(body) ?? `the agent answered ${status}`, retryable: false }));
+      stream.on('end', () => settle({ ok: false, code, message: errorBodyMessage(body) ?? `the agent answered ${status}`, retryable: false }));
     });
   });
 }
 
-function messageOf(body: string): string | undefined {
-  try {
-    const m = (JSON.parse(body) as { error?: { message?: unknown } }).error?.message;
-    return typeof m === 'string' ? m : undefined;
-  } catch {
-    return undefined;
-  }
-}
