@@ -11,6 +11,7 @@
  * reconnects a refusal is logged and retried, since another agent may have taken the URL.
  */
 import http2 from 'node:http2';
+import { releaseWhenClosed } from '../tunnel/release-stream.js';
 import net from 'node:net';
 import { hostname } from 'node:os';
 import { AgentMessage, EdgeMessage, Hello, HelloReply, type RegisterResult } from '../gen/tunnel.js';
@@ -165,7 +166,7 @@ export class Agent {
           resolve(stream);
           return;
         }
-        this.onStream(stream, headers);
+        this.onStream(releaseWhenClosed(stream), headers);
       });
     });
     const closed = new Promise<void>((resolve) => {

@@ -8,6 +8,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import type { EndpointTarget } from '../endpoints/endpoint.js';
 import type { StreamTarget } from '../forward/to-agent.js';
 import { TUNNEL_CONNECTION_WINDOW, TUNNEL_H2_SETTINGS } from '../../tunnel/wire.js';
+import { releaseWhenClosed } from '../../tunnel/release-stream.js';
 
 /** Request header carrying the cluster secret on relay streams. */
 export const RELAY_AUTH_HEADER = 'meshgate-cluster-secret';
@@ -40,7 +41,7 @@ export class RelayLink implements StreamTarget, EndpointTarget {
   }
 
   request(headers: OutgoingHttpHeaders, opts: http2.ClientSessionRequestOptions): http2.ClientHttp2Stream {
-    return this.connect().request({ ...headers, [RELAY_AUTH_HEADER]: this.secret }, opts);
+    return releaseWhenClosed(this.connect().request({ ...headers, [RELAY_AUTH_HEADER]: this.secret }, opts));
   }
 
   close(): void {

@@ -6,6 +6,7 @@
  * receiving edge already ran the endpoint's policy.
  */
 import http2 from 'node:http2';
+import { releaseWhenClosed } from '../../tunnel/release-stream.js';
 import net from 'node:net';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { ERROR_HEADER, ERRORS, errorBody, type ErrorCode } from '../../core/errors.js';
@@ -30,6 +31,7 @@ export class RelayServer {
       s.setLocalWindowSize?.(TUNNEL_CONNECTION_WINDOW);
     });
     this.server.on('stream', (stream, headers) => {
+      releaseWhenClosed(stream);
       stream.on('error', () => {});
       const given = createHash('sha256').update(String(headers[RELAY_AUTH_HEADER] ?? '')).digest();
       if (!timingSafeEqual(given, this.secretHash)) {

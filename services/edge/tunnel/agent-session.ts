@@ -6,6 +6,7 @@
  * removed from the registry synchronously in the close handler, so no request picks it after.
  */
 import http2 from 'node:http2';
+import { releaseWhenClosed } from '../../tunnel/release-stream.js';
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { AgentMessage, EdgeMessage, type RegisterEndpoint } from '../../gen/tunnel.js';
@@ -76,7 +77,7 @@ export class AgentSession implements EndpointTarget, StreamTarget {
 
   /** Opens a stream to the agent (one proxied request). */
   request(headers: http2.OutgoingHttpHeaders, opts: http2.ClientSessionRequestOptions): http2.ClientHttp2Stream {
-    return this.h2.request(headers, opts);
+    return releaseWhenClosed(this.h2.request(headers, opts));
   }
 
   /** Sends a control frame to the agent (registration results, drain, fatal). */
