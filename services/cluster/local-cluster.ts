@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MeshgateError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
+import { SERVER_NODE_FLAGS } from '../core/node-flags.js';
 
 const LAUNCHER = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'meshgate');
 const READY_TIMEOUT_MS = 20_000;
@@ -160,7 +161,7 @@ export class LocalCluster {
   }
 
   private spawn(name: string, args: string[]): Child {
-    const proc = spawn(process.execPath, [LAUNCHER, ...args, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, MESHGATE_LOG_LEVEL: '' } });
+    const proc = spawn(process.execPath, [...SERVER_NODE_FLAGS, LAUNCHER, ...args, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, MESHGATE_LOG_LEVEL: '' } });
     let buf = '';
     const ready = new Promise<Record<string, any>>((resolve, reject) => {
       const t = setTimeout(() => reject(new MeshgateError('MG_INTERNAL', { detail: `${name} did not start within ${READY_TIMEOUT_MS} ms` })), READY_TIMEOUT_MS);

@@ -11,7 +11,8 @@
  *   `meshgate` in the same round: its cost must stay ≤ 15 % of the req/s;
  * - pinning: proxies on cpu 0, wrk + upstream (+ this harness) on cpu 1;
  * - load: `wrk -t1 -c<BENCH_CONNS> -d<BENCH_DURATION>s --latency` after a 2 s warm-up, rounds
- *   interleaved (each round runs every target back to back, so ratios compare runs seconds apart);
+ *   interleaved (each round runs every target back to back, so ratios compare runs seconds apart;
+ *   even rounds in reverse order, so a drift of the machine's speed favours no target);
  * - CPU per request of each proxy process tree from /proc/<pid>/stat over the measured window;
  *   ratios to nginx in the same round; medians over rounds at the end.
  *
@@ -56,6 +57,8 @@ interface Config {
 
 interface Run {
   round: number;
+  /** Position in its round (0 = measured first). */
+  slot: number;
   target: TargetName;
   requests: number;
   rps: number;
@@ -130,7 +133,7 @@ const busyText = (b: Record<string, number>, cfg: Config): string =>
   [...new Set([cfg.proxyCpu, cfg.loadCpu])].map((c) => `cpu${c} ${Math.round(b[`cpu${c}`] ?? 0)}%`).join(' ');
 
 /** One measured wrk run against `t`, with CPU sampled right before and after. */
-async function measure(t: Target, cfg: Config, round: number): Promise<Run> {
+async function measure(t: Target, cfg: Config, round: number, slot: number): Promise<Run> {
   const wrk = { url: t.url, headers: t.headers, connections: cfg.conns, cpus: cfg.loadCpu };
   if (cfg.warmupS > 0) await runWrk({ ...wrk, durationS: cfg.warmupS });
   const exportedBefore = await t.tracing?.exported();
@@ -157,7 +160,7 @@ async function measure(t: Target, cfg: Config, round: number): Promise<Run> {
     : undefined;
   return {
     tracing,
-    round, target: t.name, requests: w.requests, rps: w.rps, p50Ms: w.p50Ms, p99Ms: w.p99Ms,
+    round, slot, target: t.name, requests: w.requests, rps: w.rps, p50Ms: w.p50Ms, p99Ms: w.p99Ms,
     non2xx: w.non2xx, socketErrors: w.socketErrors, cpuUsPerReq, cpuUsPerReqAll: all,
     cpuBusy: busyPercent(cpusBefore, cpusAfter),
     foreignCores: foreignCores(cpusBefore, cpusAfter, cpuSeconds(oursBefore, oursAfter), seconds),
@@ -198,8 +201,12 @@ function tracingLine(runs: Run[]): string | undefined {
   // rounds on a shared machine vary a lot: show the spread, so one run is not read as the truth
   const ratios = pairs.map((p) => p.on.rps / p.off.rps);
   const spread = pairs.length > 1 ? `, rounds ${f2(Math.min(...ratios))}×–${f2(Math.max(...ratios))}× over ${pairs.length}` : '';
+  // and what the order within a round did (each order is half of the rounds)
+  const tracedFirst = pairs.filter((p) => p.on.slot < p.off.slot).map((p) => p.on.rps / p.off.rps);
+  const tracedLast = pairs.filter((p) => p.on.slot > p.off.slot).map((p) => p.on.rps / p.off.rps);
+  const byOrder = tracedFirst.length > 0 && tracedLast.length > 0 ? `; traced run first ${f2(median(tracedFirst))}×, second ${f2(median(tracedLast))}×` : '';
   return `tracing on (100% sampled, OTLP/protobuf batch export) costs ${(cost * 100).toFixed(1)}% of meshgate's req/s ` +
-    `(traced/untraced ${f2(1 - cost)}×${spread}; +${f1(cpu)} µs CPU per request, edge + agent; goal ≤ ${GOAL_TRACING_COST * 100}%): ${cost <= GOAL_TRACING_COST ? 'MET' : 'NOT MET'}` +
+    `(traced/untraced ${f2(1 - cost)}×${spread}${byOrder}; +${f1(cpu)} µs CPU per request, edge + agent; goal ≤ ${GOAL_TRACING_COST * 100}%): ${cost <= GOAL_TRACING_COST ? 'MET' : 'NOT MET'}` +
     (dropped > 0 ? `; ${dropped} spans were dropped (batch queue full), so the cost is understated` : '; no span dropped');
 }
 
@@ -321,11 +328,15 @@ async function main(): Promise<number> {
 
     for (let round = 1; round <= cfg.rounds; round++) {
       const inRound: Run[] = [];
-      for (const t of targets) {
-        let r = await measure(t, cfg, round);
+      // Every other round runs the targets in reverse order, so that a drift of this shared
+      // machine's speed during a run (seen here: one target from 7.1k to 10.0k req/s over ten
+      // rounds) does not favour whichever target runs second.
+      const order = round % 2 === 1 ? targets : [...targets].reverse();
+      for (const t of order) {
+        let r = await measure(t, cfg, round, inRound.length);
         for (let retry = 1; retry <= cfg.retries && r.foreignCores > FOREIGN_WARN; retry++) {
           console.log(`round ${round}/${cfg.rounds}: ${t.name} disturbed (foreign load ${f2(r.foreignCores)} cores): repeating (${retry}/${cfg.retries})`);
-          r = await measure(t, cfg, round);
+          r = await measure(t, cfg, round, inRound.length);
         }
         setRatios(r, inRound.find((x) => x.target === 'nginx'), t);
         inRound.push(r);
@@ -333,7 +344,7 @@ async function main(): Promise<number> {
       }
       // Targets measured before nginx in the round (only if BENCH_TARGETS lists nginx later).
       const nginx = inRound.find((x) => x.target === 'nginx');
-      inRound.forEach((r, i) => { if (r.rpsRatio === null) setRatios(r, nginx, targets[i]!); });
+      inRound.forEach((r, i) => { if (r.rpsRatio === null) setRatios(r, nginx, order[i]!); });
       runs.push(...inRound);
     }
 

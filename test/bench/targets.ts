@@ -11,6 +11,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startNginxProxy, BODY } from './nginx.js';
 import { Proc } from './procs.js';
+import { SERVER_NODE_FLAGS } from '../../services/core/node-flags.js';
 
 /** Repository root (this file runs as dist/test/bench/targets.js). */
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -81,9 +82,12 @@ cloud_endpoints:
 `;
 }
 
-/** Launcher arguments: `node bin/meshgate ...` (taskset execs node, so the pid is meshgate's). */
+/**
+ * Launcher arguments: `node <the flags meshgate ships with> bin/meshgate ...`, as bin/meshgate's
+ * shebang and the systemd units start it (taskset execs node, so the pid is meshgate's).
+ */
 function meshgate(name: string, args: string[], cpus: string, env?: NodeJS.ProcessEnv): Proc {
-  return new Proc(name, process.execPath, [join(ROOT, 'bin', 'meshgate'), ...args, '--log-level', 'warn'], { cpus, cwd: ROOT, env: env && { ...process.env, ...env } });
+  return new Proc(name, process.execPath, [...SERVER_NODE_FLAGS, join(ROOT, 'bin', 'meshgate'), ...args, '--log-level', 'warn'], { cpus, cwd: ROOT, env: env && { ...process.env, ...env } });
 }
 
 /**
