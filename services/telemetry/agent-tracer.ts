@@ -63,14 +63,14 @@ export class OtelAgentTracer implements AgentTracer {
     if (!span.sampled) return undefined;
     const path = String(h[':path']);
     const q = path.indexOf('?');
-    span.attrs.push(ATTR.httpMethod, method, ATTR.serverAddress, target.host, ATTR.serverPort, target.port, ATTR.urlPath, q === -1 ? path : path.slice(0, q), ATTR.endpointId, String(h[ENDPOINT_ID_HEADER] ?? ''));
+    span.attrs = [ATTR.httpMethod, method, ATTR.serverAddress, target.host, ATTR.serverPort, target.port, ATTR.urlPath, q === -1 ? path : path.slice(0, q), ATTR.endpointId, String(h[ENDPOINT_ID_HEADER] ?? '')];
     return new AgentUpstreamSpan(span);
   }
 
   connect(h: http2.IncomingHttpHeaders, target: { host: string; port: number }): UpstreamSpan | undefined {
     const span = this.sdk.recorder.root(SPAN.upstreamConnect, SpanKind.CLIENT, parseTraceparent(h.traceparent, h.tracestate));
     if (!span.sampled) return undefined;
-    span.attrs.push(ATTR.networkTransport, 'tcp', ATTR.serverAddress, target.host, ATTR.serverPort, target.port, ATTR.endpointId, String(h[ENDPOINT_ID_HEADER] ?? ''));
+    span.attrs = [ATTR.networkTransport, 'tcp', ATTR.serverAddress, target.host, ATTR.serverPort, target.port, ATTR.endpointId, String(h[ENDPOINT_ID_HEADER] ?? '')];
     return new AgentConnectSpan(span);
   }
 
@@ -86,7 +86,7 @@ class AgentConnectSpan implements UpstreamSpan {
   closed(stream: http2.ServerHttp2Stream): void {
     const sent = stream.sentHeaders as http2.OutgoingHttpHeaders | undefined;
     const code = sent?.[ERROR_HEADER];
-    if (code !== undefined) this.span.set(ATTR.errorCode, String(code));
+    if (code !== undefined) this.span.errorCode = String(code);
     if (sent?.[':status'] !== 200) this.span.error(code === undefined ? 'no connection to the upstream' : undefined);
     this.span.end();
   }

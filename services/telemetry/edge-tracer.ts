@@ -48,7 +48,7 @@ export class OtelEdgeTracer implements EdgeTracer {
     const h = req.headers;
     const span = this.recorder.root(name, SpanKind.SERVER, parseTraceparent(h.traceparent, h.tracestate));
     if (span.sampled) {
-      span.attrs.push(ATTR.httpMethod, method, ATTR.serverAddress, x.req.host, ATTR.urlPath, x.req.path, ATTR.clientAddress, x.conn.clientIp);
+      span.attrs = [ATTR.httpMethod, method, ATTR.serverAddress, x.req.host, ATTR.urlPath, x.req.path, ATTR.clientAddress, x.conn.clientIp];
       // `on`, not `once`: 'close' comes once, and once() costs a wrapper per request
       if (res !== undefined) res.on('close', () => endHttpSpan(span, res.statusCode, res.getHeader(ERROR_HEADER), res.writableEnded ? undefined : 'the client went away before the response ended', true));
     }
@@ -58,15 +58,16 @@ export class OtelEdgeTracer implements EdgeTracer {
   connection(c: TracedConnection): RequestTrace {
     const span = this.recorder.root(`${SPAN.connect} ${c.proto}`, SpanKind.SERVER, undefined);
     if (span.sampled) {
-      span.attrs.push(ATTR.networkTransport, 'tcp', ATTR.clientAddress, c.clientIp, ATTR.serverPort, c.serverPort);
-      if (c.sni !== '') span.attrs.push(ATTR.serverAddress, c.sni);
+      span.attrs = c.sni === ''
+        ? [ATTR.networkTransport, 'tcp', ATTR.clientAddress, c.clientIp, ATTR.serverPort, c.serverPort]
+        : [ATTR.networkTransport, 'tcp', ATTR.clientAddress, c.clientIp, ATTR.serverPort, c.serverPort, ATTR.serverAddress, c.sni];
     }
     return new EdgeRequestTrace(this, span);
   }
 
   replay(x: TracedRequest, replayOf: string): RequestTrace {
     const span = this.recorder.root(`${SPAN.replay} ${x.req.method}`, SpanKind.SERVER, undefined);
-    if (span.sampled) span.attrs.push(ATTR.httpMethod, x.req.method, ATTR.serverAddress, x.req.host, ATTR.urlPath, x.req.path, ATTR.replayOf, replayOf);
+    if (span.sampled) span.attrs = [ATTR.httpMethod, x.req.method, ATTR.serverAddress, x.req.host, ATTR.urlPath, x.req.path, ATTR.replayOf, replayOf];
     return new EdgeRequestTrace(this, span);
   }
 
@@ -115,7 +116,7 @@ class EdgeRequestTrace implements RequestTrace {
   connectionEnded(errorCode: string | undefined, failed: boolean): void {
     const span = this.current;
     if (!span.sampled) return;
-    if (errorCode !== undefined) span.set(ATTR.errorCode, errorCode);
+    if (errorCode !== undefined) span.errorCode = errorCode;
     if (failed) span.error();
     span.end();
   }
@@ -193,10 +194,11 @@ class EdgeRequestTrace implements RequestTrace {
     const ep = this.pending;
     if (ep !== undefined && ep.id === endpointId) {
       this.pending = undefined;
-      span.attrs.push(ATTR.endpointId, ep.id, ATTR.endpointUrl, ep.url.url, ATTR.poolSize, this.pendingPool);
       // a member on another edge: where it is; on this edge that is the span's own resource
-      if (ep.nodeId !== this.t.nodeId) span.attrs.push(ATTR.endpointRegion, ep.region, ATTR.endpointNode, ep.nodeId);
-      if (this.pendingAttempt > 1) span.attrs.push(ATTR.attempt, this.pendingAttempt);
+      span.attrs = ep.nodeId === this.t.nodeId
+        ? [ATTR.endpointId, ep.id, ATTR.endpointUrl, ep.url.url, ATTR.poolSize, this.pendingPool]
+        : [ATTR.endpointId, ep.id, ATTR.endpointUrl, ep.url.url, ATTR.poolSize, this.pendingPool, ATTR.endpointRegion, ep.region, ATTR.endpointNode, ep.nodeId];
+      if (this.pendingAttempt > 1) span.set(ATTR.attempt, this.pendingAttempt);
     }
     return span;
   }
@@ -244,7 +246,7 @@ class PhaseRecorder implements PhaseTrace {
   end(span: RecordedSpan, code: string | undefined, failed: boolean): void {
     if (this.rules !== undefined) span.set(ATTR.rulesMatched, this.rules);
     if (this.actions !== undefined) span.set(ATTR.actions, this.actions);
-    if (code !== undefined) span.set(ATTR.errorCode, code);
+    if (code !== undefined) span.errorCode = code;
     if (failed) span.error();
     span.end();
   }

@@ -3,15 +3,14 @@
  * gateway's error code, and ERROR for a failed or cut-off exchange (server spans from 500,
  * client spans from 400, as the HTTP semantic conventions say).
  */
-import { ATTR } from './span-names.js';
 import type { RecordedSpan } from './span-recorder.js';
 import type { Hop } from './tracing.js';
 
 /** Ends an HTTP span. `cut` = the exchange ended before the response did. */
 export function endHttpSpan(span: RecordedSpan, status: unknown, errorCode: unknown, cut: string | undefined, server: boolean): void {
   const n = Number(status);
-  if (n > 0) span.set(ATTR.httpStatus, n);
-  if (errorCode !== undefined && errorCode !== null) span.set(ATTR.errorCode, String(errorCode));
+  if (n > 0) span.status = n;
+  if (errorCode !== undefined && errorCode !== null) span.errorCode = String(errorCode);
   if (cut !== undefined) span.error(cut);
   else if (n >= (server ? 500 : 400)) span.error();
   span.end();

@@ -22,6 +22,7 @@
  */
 import type { Attributes, AttributeValue, HrTime, Link, SpanContext } from '@opentelemetry/api';
 import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace-base';
+import { ATTR } from './span-names.js';
 import type { RecordedSpan, RecordedValue } from './span-recorder.js';
 
 const WIRE_VARINT = 0;
@@ -316,6 +317,8 @@ export class SpanEncoder {
     this.nanosSinceOrigin(out, span.endMs);
     const a = span.attrs;
     for (let i = 0; i < a.length; i += 2) this.writeAttribute(out, a[i] as string, a[i + 1] as RecordedValue);
+    if (span.status !== 0) this.writeAttribute(out, ATTR.httpStatus, span.status);
+    if (span.errorCode !== undefined) this.writeAttribute(out, ATTR.errorCode, span.errorCode);
     if (span.statusCode !== 0) {
       const msg = span.statusMessage ? this.strings.get(span.statusMessage) : undefined;
       out.tag(15, WIRE_LEN);

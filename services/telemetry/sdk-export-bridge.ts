@@ -7,6 +7,7 @@ import type { Attributes, Context, HrTime, SpanContext } from '@opentelemetry/ap
 import { TraceState } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { ATTR } from './span-names.js';
 import type { RecordedSpan, SpanSink } from './span-recorder.js';
 
 type Scope = ReadableSpan['instrumentationScope'];
@@ -29,6 +30,8 @@ export class SdkExportBridge implements SpanProcessor, SpanSink {
     const context: SpanContext = { traceId: s.traceId, spanId: s.spanId, traceFlags: 1, traceState };
     const attributes: Attributes = {};
     for (let i = 0; i < s.attrs.length; i += 2) attributes[s.attrs[i] as string] = s.attrs[i + 1] as Attributes[string];
+    if (s.status !== 0) attributes[ATTR.httpStatus] = s.status;
+    if (s.errorCode !== undefined) attributes[ATTR.errorCode] = s.errorCode;
     const durationMs = s.endMs - s.startMs;
     const span: ReadableSpan = {
       name: s.name,

@@ -35,6 +35,8 @@ export interface RemoteParent {
 }
 
 const ID_POOL_BYTES = 4096;
+/** The attributes of a span that has none yet (and of every unsampled span): shared, never written. */
+const NO_ATTRS: Array<string | RecordedValue> = Object.freeze([]) as unknown as Array<string | RecordedValue>;
 /** Built-in samplers decide on trace id and parent only: they get no attributes. */
 const NO_ATTRIBUTES: Attributes = Object.freeze({});
 const ZERO_TRACE = '00000000000000000000000000000000';
@@ -95,8 +97,15 @@ export class RecordedSpan {
   /** performance.now() at start and end (ms). */
   readonly startMs: number;
   endMs = 0;
-  /** Flat key, value, key, value, ... */
-  readonly attrs: Array<string | RecordedValue> = [];
+  /**
+   * Flat key, value, key, value, ... Where a span is opened, its known attributes are assigned as
+   * one array literal (allocated at its exact size), not pushed one by one into a growing array.
+   */
+  attrs: Array<string | RecordedValue> = NO_ATTRS;
+  /** HTTP status of the exchange (`http.response.status_code`), 0 = none. */
+  status = 0;
+  /** The gateway's error code (`meshgate.error_code`). */
+  errorCode: string | undefined = undefined;
   /** 0 unset, 2 error (OTLP status codes). */
   statusCode = 0;
   statusMessage: string | undefined;
@@ -118,7 +127,9 @@ export class RecordedSpan {
   }
 
   set(key: string, value: RecordedValue): void {
-    if (this.sampled) this.attrs.push(key, value);
+    if (!this.sampled) return;
+    if (this.attrs === NO_ATTRS) this.attrs = [key, value];
+    else this.attrs.push(key, value);
   }
 
   error(message?: string): void {
