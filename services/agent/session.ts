@@ -11,7 +11,6 @@
  * reconnects a refusal is logged and retried, since another agent may have taken the URL.
  */
 import http2 from 'node:http2';
-import { releaseWhenClosed } from '../tunnel/release-stream.js';
 import net from 'node:net';
 import { hostname } from 'node:os';
 import { AgentMessage, EdgeMessage, Hello, HelloReply, type RegisterResult } from '../gen/tunnel.js';
@@ -23,6 +22,7 @@ import type { AgentEndpointSpec } from './agent-config.js';
 import { UpstreamForwarder, respondError } from './upstream.js';
 import { forwardTcp } from './tcp-upstream.js';
 import type { AgentTracer } from '../telemetry/tracing.js';
+import { releaseWhenClosed } from '../tunnel/release-stream.js';
 
 export const AGENT_VERSION = '0.1.0';
 /** Backoff between reconnects: starts here, doubles, capped, with ±25% jitter. */

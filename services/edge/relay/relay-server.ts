@@ -6,7 +6,6 @@
  * receiving edge already ran the endpoint's policy.
  */
 import http2 from 'node:http2';
-import { releaseWhenClosed } from '../../tunnel/release-stream.js';
 import net from 'node:net';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { ERROR_HEADER, ERRORS, errorBody, type ErrorCode } from '../../core/errors.js';
@@ -17,6 +16,7 @@ import type { EndpointRegistry } from '../endpoints/registry.js';
 import { AgentSession } from '../tunnel/agent-session.js';
 import { RELAY_AUTH_HEADER } from './relay-link.js';
 import type { EdgeTracer } from '../../telemetry/tracing.js';
+import { releaseWhenClosed } from '../../tunnel/release-stream.js';
 
 export class RelayServer {
   readonly server: http2.Http2Server;

@@ -6,7 +6,6 @@
  * removed from the registry synchronously in the close handler, so no request picks it after.
  */
 import http2 from 'node:http2';
-import { releaseWhenClosed } from '../../tunnel/release-stream.js';
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { AgentMessage, EdgeMessage, type RegisterEndpoint } from '../../gen/tunnel.js';
@@ -14,6 +13,7 @@ import { CONTROL_PATH, FrameDecoder, TUNNEL_CONNECTION_WINDOW, TUNNEL_H2_SETTING
 import type { Logger } from '../../core/log.js';
 import type { EndpointTarget } from '../endpoints/endpoint.js';
 import type { StreamTarget } from '../forward/to-agent.js';
+import { releaseWhenClosed } from '../../tunnel/release-stream.js';
 
 /** How often the edge pings an idle agent, and how long it waits for the answer. */
 export const PING_INTERVAL_MS = 10_000;
