@@ -32,9 +32,11 @@ interface Batch {
   spans: number;
 }
 
-/** Encoded spans waiting for an export, with the resource and scope they belong to. */
+/** Encoded spans (`buf[start, end)`) waiting for an export, with the resource and scope they belong to. */
 interface Pending {
-  spans: Buffer;
+  buf: Buffer;
+  start: number;
+  end: number;
   count: number;
   resource: Resource;
   scope: Buffer;
@@ -44,6 +46,13 @@ type Scope = ReadableSpan['instrumentationScope'];
 
 /** Ended spans encoded in one go at most (see `record`). */
 const ENCODE_BATCH = 64;
+/**
+ * Bytes left free at the start of each batch buffer, where the request's head (resource and
+ * scope) is written at export, so the batch is sent without being copied.
+ */
+const HEADROOM = 2048;
+/** Exported batch buffers kept for the next batches (a fresh one costs page faults as it fills). */
+const SPARE_BUFFERS = 2;
 
 function envInt(name: string, dflt: number): number {
   const n = Number(process.env[name]);
@@ -56,8 +65,9 @@ export class OtlpProtoBatchProcessor implements SpanProcessor, SpanSink {
   private readonly delayMs = envInt('OTEL_BSP_SCHEDULE_DELAY', 5000);
   private readonly batchSize = envInt('OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 4096);
   private readonly queueSize = Math.max(envInt('OTEL_BSP_MAX_QUEUE_SIZE', 16384), this.batchSize);
-  /** `2: Span` fields of the batch being filled. */
-  private current = new ProtoWriter(256 * 1024);
+  /** `2: Span` fields of the batch being filled, after HEADROOM free bytes. */
+  private current = batchWriter(undefined, 256 * 1024);
+  private readonly spare: Buffer[] = [];
   private currentCount = 0;
   private currentResource: Resource | undefined;
   private currentScope: Scope | undefined;
@@ -186,10 +196,11 @@ export class OtlpProtoBatchProcessor implements SpanProcessor, SpanSink {
       scope = this.encoder.encodeScope(this.currentScope.name, this.currentScope.version);
       this.scopeBytes.set(this.currentScope, scope);
     }
-    // the filled buffer goes with the batch; the next batch starts in a new one of about its size
-    this.queue.push({ spans: this.current.buf.subarray(0, this.current.pos), count: this.currentCount, resource: this.currentResource, scope });
+    // the filled buffer goes with the batch; the next batch starts in a spare one or a new one of about its size
+    const filled = this.current;
+    this.queue.push({ buf: filled.buf, start: HEADROOM, end: filled.pos, count: this.currentCount, resource: this.currentResource, scope });
     this.queuedSpans += this.currentCount;
-    this.current = new ProtoWriter(Math.max(64 * 1024, this.current.pos + (this.current.pos >> 3)));
+    this.current = batchWriter(this.spare.pop(), Math.max(64 * 1024, filled.pos + (filled.pos >> 3)));
     this.currentCount = 0;
     this.pump();
   }
@@ -209,10 +220,13 @@ export class OtlpProtoBatchProcessor implements SpanProcessor, SpanSink {
       if (result.code !== ExportResultCode.SUCCESS) diag.warn(`span export failed: ${result.error?.message ?? 'unknown error'}`);
       this.queuedSpans -= next.count;
       this.exporting = false;
+      // a batch that was sent is done with (retries happen before `done`); one that failed may
+      // still be in a socket's queue, so its buffer is left to the GC
+      if (result.code === ExportResultCode.SUCCESS && this.spare.length < SPARE_BUFFERS) this.spare.push(next.buf);
       this.pump();
     };
     this.resourceOf(next.resource).then(
-      (resource) => this.exporter.export({ bytes: frameRequest(resource, next.scope, next.spans, next.spans.length), spans: next.count }, done),
+      (resource) => this.exporter.export({ bytes: frameRequest(resource, next.scope, next.buf, next.end, next.start), spans: next.count }, done),
       (e: unknown) => done({ code: ExportResultCode.FAILED, error: e as Error }),
     );
   }
@@ -231,4 +245,11 @@ export class OtlpProtoBatchProcessor implements SpanProcessor, SpanSink {
     if (!this.exporting && this.queue.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.idle.push(resolve));
   }
+}
+
+/** A writer for a batch's spans over `buf` when it holds `size` bytes, else over a new buffer; it starts after HEADROOM. */
+function batchWriter(buf: Buffer | undefined, size: number): ProtoWriter {
+  const w = new ProtoWriter(buf !== undefined && buf.length >= size + HEADROOM ? buf : size + HEADROOM);
+  w.pos = HEADROOM;
+  return w;
 }

@@ -40,14 +40,21 @@ const CACHE_ENTRIES = 4096;
 
 const TWO_32 = 4294967296;
 
-/** Hex digit values by char code ('0'-'9', 'a'-'f'). */
-const HEX = new Uint8Array(128);
-for (let i = 0; i < 10; i++) HEX[48 + i] = i;
-for (let i = 0; i < 6; i++) HEX[97 + i] = 10 + i;
 /** Encoded `KeyValue` fields kept for repeated attribute pairs. */
 const FIELD_CACHE_ENTRIES = 8192;
-/** Distinct values of one attribute key that are cached; later new values are written uncached. */
+/** Distinct values of one attribute key that are cached; past that, the key's values are written uncached. */
 const VALUES_PER_KEY = 256;
+/** Marks a key with more distinct values than VALUES_PER_KEY in the field cache. */
+const MANY_VALUES: Map<string | number | boolean, Buffer> = new Map();
+
+/** Writes a 32-bit id word big-endian (the order of its hex digits); returns the position after it. */
+function putWord(out: Buffer, p: number, w: number): number {
+  out[p] = w >>> 24;
+  out[p + 1] = (w >>> 16) & 255;
+  out[p + 2] = (w >>> 8) & 255;
+  out[p + 3] = w & 255;
+  return p + 4;
+}
 
 /** Size in bytes of `n` (a non-negative integer below 2^53) as a varint. */
 function varintSize(n: number): number {
@@ -64,8 +71,9 @@ export class ProtoWriter {
   buf: Buffer;
   pos = 0;
 
-  constructor(initial = 4096) {
-    this.buf = Buffer.allocUnsafe(initial);
+  /** `initial`: a size to allocate, or a buffer to write over (its contents are not kept). */
+  constructor(initial: number | Buffer = 4096) {
+    this.buf = typeof initial === 'number' ? Buffer.allocUnsafe(initial) : initial;
   }
 
   reset(): void {
@@ -162,15 +170,17 @@ export class ProtoWriter {
     this.pos = p;
   }
 
-  /** A lower-case hex id as a length-delimited byte field, decoded in place. */
-  hexId(field: number, hex: string): void {
-    const n = hex.length >> 1;
-    this.ensure(n + 3);
+  /** An id kept as 32-bit words (span-recorder.ts) as a length-delimited byte field: two words (8 bytes) or four (16). */
+  idWords(field: number, a: number, b: number, c?: number, d?: number): void {
+    this.ensure(19);
     const out = this.buf;
     let p = this.pos;
+    const four = c !== undefined && d !== undefined;
     out[p++] = field * 8 + WIRE_LEN;
-    out[p++] = n;
-    for (let i = 0; i < hex.length; i += 2) out[p++] = (HEX[hex.charCodeAt(i)] << 4) | HEX[hex.charCodeAt(i + 1)];
+    out[p++] = four ? 16 : 8;
+    p = putWord(out, p, a);
+    p = putWord(out, p, b);
+    if (four) p = putWord(out, putWord(out, p, c), d);
     this.pos = p;
   }
 
@@ -300,21 +310,34 @@ export class SpanEncoder {
    */
   writeRecorded(out: ProtoWriter, span: RecordedSpan, timeOrigin: number): void {
     if (timeOrigin !== this.originMs) this.setOrigin(timeOrigin);
-    out.ensure(3);
-    out.buf[out.pos++] = 2 * 8 + WIRE_LEN;
-    const lengthAt = out.pos;
-    out.pos += 2;
-    out.hexId(1, span.traceId);
-    out.hexId(2, span.spanId);
-    if (span.traceState !== undefined) this.stringField(out, 3, span.traceState);
-    if (span.parentSpanId !== '') out.hexId(4, span.parentSpanId);
+    const t = span.trace;
+    // the fixed-size head, written byte by byte: the field's tag and two bytes for its length,
+    // the trace id (tag, length, 16 bytes) and the span id (tag, length, 8 bytes)
+    out.ensure(31);
+    let b = out.buf;
+    let p = out.pos;
+    b[p++] = 2 * 8 + WIRE_LEN;
+    const lengthAt = p;
+    p += 2;
+    b[p++] = 1 * 8 + WIRE_LEN;
+    b[p++] = 16;
+    p = putWord(b, putWord(b, putWord(b, putWord(b, p, t.t0), t.t1), t.t2), t.t3);
+    b[p++] = 2 * 8 + WIRE_LEN;
+    b[p++] = 8;
+    out.pos = putWord(b, putWord(b, p, span.s0), span.s1);
+    if (t.traceState !== undefined) this.stringField(out, 3, t.traceState);
+    if ((span.p0 | span.p1) !== 0) out.idWords(4, span.p0, span.p1);
     out.put(this.nameField(span.name));
-    out.tag(6, WIRE_VARINT);
-    out.varint(span.kind + 1);
-    out.tag(7, WIRE_FIXED64);
-    this.nanosSinceOrigin(out, span.startMs);
-    out.tag(8, WIRE_FIXED64);
-    this.nanosSinceOrigin(out, span.endMs);
+    // kind (API kind + 1: one byte), start and end (fixed64 nanoseconds)
+    out.ensure(20);
+    b = out.buf;
+    p = out.pos;
+    b[p++] = 6 * 8 + WIRE_VARINT;
+    b[p++] = span.kind + 1;
+    b[p++] = 7 * 8 + WIRE_FIXED64;
+    p = this.putNanos(b, p, span.startMs);
+    b[p++] = 8 * 8 + WIRE_FIXED64;
+    out.pos = this.putNanos(b, p, span.endMs);
     const a = span.attrs;
     for (let i = 0; i < a.length; i += 2) this.writeAttribute(out, a[i] as string, a[i + 1] as RecordedValue);
     if (span.status !== 0) this.writeAttribute(out, ATTR.httpStatus, span.status);
@@ -330,8 +353,16 @@ export class SpanEncoder {
       out.tag(3, WIRE_VARINT);
       out.varint(span.statusCode);
     }
-    out.tag(16, WIRE_FIXED32);
-    out.fixed32(1 | FLAG_HAS_IS_REMOTE | (span.parentIsRemote ? FLAG_IS_REMOTE : 0));
+    // flags (fixed32): sampled, and whether the parent is remote
+    out.ensure(5);
+    b = out.buf;
+    p = out.pos;
+    b[p++] = 16 * 8 + WIRE_FIXED32;
+    b[p++] = 1;
+    b[p++] = (FLAG_HAS_IS_REMOTE | (span.parentIsRemote ? FLAG_IS_REMOTE : 0)) >>> 8;
+    b[p++] = 0;
+    b[p++] = 0;
+    out.pos = p;
     out.fillLength(lengthAt, 2);
   }
 
@@ -343,8 +374,11 @@ export class SpanEncoder {
     this.originLo = Number(ns & 0xffffffffn);
   }
 
-  /** A performance.now() time as fixed64 nanoseconds since the epoch (exact to the nanosecond the clock gives). */
-  private nanosSinceOrigin(out: ProtoWriter, ms: number): void {
+  /**
+   * Writes a performance.now() time at `p` as fixed64 nanoseconds since the epoch (exact to the
+   * nanosecond the clock gives); returns the position after it.
+   */
+  private putNanos(b: Buffer, p: number, ms: number): number {
     const rel = Math.round(ms * 1e6);
     let lo = this.originLo + (rel % TWO_32);
     let hi = this.originHi + Math.floor(rel / TWO_32);
@@ -352,9 +386,15 @@ export class SpanEncoder {
       lo -= TWO_32;
       hi++;
     }
-    out.ensure(8);
-    out.pos = out.buf.writeUInt32LE(lo, out.pos);
-    out.pos = out.buf.writeUInt32LE(hi >>> 0, out.pos);
+    b[p] = lo & 255;
+    b[p + 1] = (lo >>> 8) & 255;
+    b[p + 2] = (lo >>> 16) & 255;
+    b[p + 3] = lo >>> 24;
+    b[p + 4] = hi & 255;
+    b[p + 5] = (hi >>> 8) & 255;
+    b[p + 6] = (hi >>> 16) & 255;
+    b[p + 7] = hi >>> 24;
+    return p + 8;
   }
 
   /** `5: name` encoded, cached. */
@@ -373,11 +413,16 @@ export class SpanEncoder {
    * cache nor push the repeating pairs out of it.
    */
   private writeAttribute(out: ProtoWriter, key: string, value: RecordedValue): void {
-    const vkey = typeof value === 'object' ? `\u0001${value.join('\u0001')}` : value;
     let byValue = this.keyValues.get(key);
+    if (byValue === MANY_VALUES) return this.writeUncached(out, key, value);
+    const vkey = typeof value === 'object' ? `\u0001${value.join('\u0001')}` : value;
     const b = byValue?.get(vkey);
     if (b !== undefined) return out.put(b);
-    if (byValue !== undefined && byValue.size >= VALUES_PER_KEY) return this.writeUncached(out, key, value);
+    if (byValue !== undefined && byValue.size >= VALUES_PER_KEY) {
+      // from now on (until the caches are emptied) the key's values are neither looked up nor kept
+      this.keyValues.set(key, MANY_VALUES);
+      return this.writeUncached(out, key, value);
+    }
     if (byValue === undefined || this.cachedFields >= FIELD_CACHE_ENTRIES) {
       if (this.cachedFields >= FIELD_CACHE_ENTRIES) this.forget();
       byValue = new Map();
@@ -563,14 +608,22 @@ function spanFlags(ctx: SpanContext, parent: SpanContext | undefined): number {
 
 /**
  * An ExportTraceServiceRequest from encoded parts: one ResourceSpans with one ScopeSpans holding
- * `spans`, each already a `2: Span` field (tag, length, message).
+ * `buf[spansStart, spansEnd)`, spans that are each already a `2: Span` field (tag, length,
+ * message). When the head of the request (everything before the spans) fits in the
+ * `spansStart` bytes left free before them, it is written there and the request is a view of
+ * `buf`: a batch of thousands of spans is not copied.
  */
-export function frameRequest(resource: Buffer, scope: Buffer, spans: Buffer, spansEnd: number): Buffer {
+export function frameRequest(resource: Buffer, scope: Buffer, buf: Buffer, spansEnd: number, spansStart = 0): Buffer {
+  const spansLength = spansEnd - spansStart;
   const scopeField = 1 + varintSize(scope.length) + scope.length;
-  const scopeSpans = scopeField + spansEnd;
+  const scopeSpans = scopeField + spansLength;
   const resourceField = 1 + varintSize(resource.length) + resource.length;
   const resourceSpans = resourceField + 1 + varintSize(scopeSpans) + scopeSpans;
-  const w = new ProtoWriter(1 + varintSize(resourceSpans) + resourceSpans);
+  const headLength = 1 + varintSize(resourceSpans) + resourceSpans - spansLength;
+  const inPlace = headLength <= spansStart;
+  const w = inPlace ? new ProtoWriter(buf) : new ProtoWriter(headLength + spansLength);
+  if (inPlace) w.pos = spansStart - headLength;
+  const from = w.pos;
   w.tag(1, WIRE_LEN);
   w.varint(resourceSpans);
   w.tag(1, WIRE_LEN);
@@ -579,7 +632,8 @@ export function frameRequest(resource: Buffer, scope: Buffer, spans: Buffer, spa
   w.varint(scopeSpans);
   w.tag(1, WIRE_LEN);
   w.bytes(scope);
-  w.append(spans, 0, spansEnd);
+  if (inPlace) return buf.subarray(from, spansEnd);
+  w.append(buf, spansStart, spansEnd);
   return w.buf.subarray(0, w.pos);
 }
 

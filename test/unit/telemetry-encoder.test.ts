@@ -26,7 +26,11 @@ function roundTrip(spans: RecordedSpan[], resource: Record<string, string> = { '
 
 describe('trace context and span encoding (OTLP/protobuf)', () => {
   it('parses a W3C traceparent and refuses malformed ones', () => {
-    assert.deepEqual(parseTraceparent(`00-${TRACE}-${PARENT}-01`, 'a=1, b=2'), { traceId: TRACE, spanId: PARENT, sampled: true, traceState: 'a=1, b=2' });
+    const p = parseTraceparent(`00-${TRACE}-${PARENT}-01`, 'a=1, b=2');
+    assert.deepEqual([p?.traceId, p?.spanId, p?.sampled, p?.traceState], [TRACE, PARENT, true, 'a=1, b=2']);
+    // ids with the high bit set in every word survive the round trip through 32-bit words
+    const high = 'f'.repeat(32);
+    assert.equal(parseTraceparent(`00-${high}-${'8'.repeat(16)}-01`, undefined)?.traceId, high);
     assert.equal(parseTraceparent(`00-${TRACE}-${PARENT}-00`, undefined)?.sampled, false);
     assert.equal(parseTraceparent([`00-${TRACE}-${PARENT}-03`, 'x'], ['a=1', 'b=2'])?.traceState, 'a=1,b=2');
     // a future version may add fields; version 00 may not
@@ -175,6 +179,35 @@ describe('trace context and span encoding (OTLP/protobuf)', () => {
     const decoded = roundTrip(ended);
     assert.equal(decoded.length, 600);
     decoded.forEach((d, i) => assert.deepEqual(d.attributes, { 'url.path': `/items/${i}/ü${'x'.repeat(i % 300)}`, 'http.request.method': 'GET', n: i }, `span ${i}`));
+  });
+
+  it('frames a batch in the free bytes before its spans (no copy), and copies when they are too few', () => {
+    const { rec, ended } = recorder();
+    for (let i = 0; i < 3; i++) rec.root(`s${i}`, SpanKind.SERVER, undefined).end();
+    const enc = new SpanEncoder();
+    const scope = enc.encodeScope('meshgate', '0.1.0');
+    const frame = (headroom: number, resource: Record<string, string>) => {
+      const out = new ProtoWriter(4096);
+      out.pos = headroom;
+      out.buf.fill(0xee, 0, headroom);
+      for (const s of ended) enc.writeRecorded(out, s, performance.timeOrigin);
+      const body = frameRequest(enc.encodeResource(resource), scope, out.buf, out.pos, headroom);
+      return { body, shared: body.buffer === out.buf.buffer, offset: body.byteOffset, decoded: fromProtobuf(Buffer.from(body)) };
+    };
+    const small = { 'service.name': 'meshgate-edge' };
+    const inPlace = frame(512, small);
+    assert.equal(inPlace.shared, true);
+    assert.deepEqual(inPlace.decoded.map((d) => [d.name, d.spanId, d.resource['service.name']]), ended.map((s) => [s.name, s.spanId, 'meshgate-edge']));
+    // a resource bigger than the free bytes: the request is assembled in a new buffer, same contents
+    const big = { 'service.name': 'meshgate-edge', note: 'r'.repeat(600) };
+    const copied = frame(512, big);
+    assert.equal(copied.shared, false);
+    assert.deepEqual(copied.decoded.map((d) => [d.name, d.spanId, d.resource.note]), ended.map((s) => [s.name, s.spanId, big.note]));
+    // room for exactly the head: written in place, starting at the buffer's first byte
+    const headLength = 512 - inPlace.offset;
+    const exact = frame(headLength, small);
+    assert.deepEqual([exact.shared, exact.offset, exact.body.equals(inPlace.body)], [true, 0, true]);
+    assert.equal(frame(headLength - 1, small).shared, false);
   });
 
   it('turns performance.now() times into epoch nanoseconds exactly', () => {
