@@ -47,6 +47,17 @@ const VALUES_PER_KEY = 256;
 /** Marks a key with more distinct values than VALUES_PER_KEY in the field cache. */
 const MANY_VALUES: Map<string | number | boolean, Buffer> = new Map();
 
+/**
+ * The cache key of a list of strings: its one item as is (no string is built for the common
+ * case), or `\u0001` before each item of a longer list; undefined (write it uncached) when an
+ * item holds `\u0001` and two lists could share a key.
+ */
+function listKey(items: readonly string[]): string | undefined {
+  if (items.length === 1) return items[0].charCodeAt(0) === 1 ? undefined : items[0];
+  for (const item of items) if (item.includes('\u0001')) return undefined;
+  return `\u0001${items.join('\u0001')}`;
+}
+
 /** Writes a 32-bit id word big-endian (the order of its hex digits); returns the position after it. */
 function putWord(out: Buffer, p: number, w: number): number {
   out[p] = w >>> 24;
@@ -292,8 +303,10 @@ export class SpanEncoder {
 
   /** Encoded `5: name` fields by span name. */
   private readonly names = new Map<string, Buffer>();
-  /** Encoded `9: KeyValue` fields by key, then by value (arrays by their joined items). */
+  /** Encoded `9: KeyValue` fields by key, then by value. */
   private readonly keyValues = new Map<string, Map<string | number | boolean, Buffer>>();
+  /** The same for list values, by `listKey` (rules matched, actions run). */
+  private readonly listValues = new Map<string, Map<string | number | boolean, Buffer>>();
   /** Entries in both caches; both are emptied when it reaches FIELD_CACHE_ENTRIES. */
   private cachedFields = 0;
   /** performance.timeOrigin the next two are for, and it in nanoseconds split at 2^32. */
@@ -413,20 +426,23 @@ export class SpanEncoder {
    * cache nor push the repeating pairs out of it.
    */
   private writeAttribute(out: ProtoWriter, key: string, value: RecordedValue): void {
-    let byValue = this.keyValues.get(key);
+    const list = typeof value === 'object';
+    const cache = list ? this.listValues : this.keyValues;
+    let byValue = cache.get(key);
     if (byValue === MANY_VALUES) return this.writeUncached(out, key, value);
-    const vkey = typeof value === 'object' ? `\u0001${value.join('\u0001')}` : value;
+    const vkey = list ? listKey(value) : value;
+    if (vkey === undefined) return this.keyValue(out, 9, key, value);
     const b = byValue?.get(vkey);
     if (b !== undefined) return out.put(b);
     if (byValue !== undefined && byValue.size >= VALUES_PER_KEY) {
       // from now on (until the caches are emptied) the key's values are neither looked up nor kept
-      this.keyValues.set(key, MANY_VALUES);
+      cache.set(key, MANY_VALUES);
       return this.writeUncached(out, key, value);
     }
     if (byValue === undefined || this.cachedFields >= FIELD_CACHE_ENTRIES) {
       if (this.cachedFields >= FIELD_CACHE_ENTRIES) this.forget();
       byValue = new Map();
-      this.keyValues.set(key, byValue);
+      cache.set(key, byValue);
     }
     const w = new ProtoWriter(64);
     this.keyValue(w, 9, key, value);
@@ -462,6 +478,7 @@ export class SpanEncoder {
   private forget(): void {
     this.names.clear();
     this.keyValues.clear();
+    this.listValues.clear();
     this.cachedFields = 0;
   }
 

@@ -210,6 +210,22 @@ describe('trace context and span encoding (OTLP/protobuf)', () => {
     assert.equal(frame(headLength - 1, small).shared, false);
   });
 
+  it('writes list attributes exactly, cached or not, whatever their items hold', () => {
+    const lists = [['forward-internal'], ['add-headers', 'forward-internal'], ['\u0001add-headers\u0001forward-internal'], ['a\u0001', 'b'], ['a', '\u0001b'], [''], []];
+    const { rec, ended } = recorder();
+    // each list twice: the second time its bytes may come from the cache
+    for (let round = 0; round < 2; round++) {
+      for (const list of lists) {
+        const s = rec.root('policy', SpanKind.INTERNAL, undefined);
+        s.set('meshgate.policy.actions', list);
+        s.set('label', list.join('|'));
+        s.end();
+      }
+    }
+    const decoded = roundTrip(ended);
+    assert.deepEqual(decoded.map((d) => d.attributes['meshgate.policy.actions']), [...lists, ...lists]);
+  });
+
   it('turns performance.now() times into epoch nanoseconds exactly', () => {
     const { rec } = recorder();
     const span = rec.root('t', SpanKind.INTERNAL, undefined);
