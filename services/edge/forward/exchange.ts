@@ -3,6 +3,7 @@ import type { Http2ServerRequest } from 'node:http2';
 import type { Duplex, Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { randomBytes } from 'node:crypto';
+import { lowerHeaderName } from '../../core/header-name.js';
 import type { Exchange, HeaderMap, PolicyRequest } from '../../policy/types.js';
 import type { RequestTrace } from '../../telemetry/tracing.js';
 import type { Endpoint } from '../endpoints/endpoint.js';
@@ -55,7 +56,7 @@ export function newRequestId(): string {
 export function headerMapOf(raw: readonly string[]): HeaderMap {
   const h: HeaderMap = Object.create(null);
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i].toLowerCase();
+    const name = lowerHeaderName(raw[i]);
     if (name.charCodeAt(0) === 58 /* : */) continue;
     const list = h[name];
     if (list) list.push(raw[i + 1]);

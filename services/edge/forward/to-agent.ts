@@ -10,6 +10,7 @@ import http2 from 'node:http2';
 import type { OutgoingHttpHeaders } from 'node:http';
 import { ENDPOINT_ID_HEADER, UPGRADE_HEADER, UPGRADE_STATUS_HEADER } from '../../tunnel/wire.js';
 import { ERROR_HEADER } from '../../core/errors.js';
+import { lowerHeaderName } from '../../core/header-name.js';
 import type { HeaderMap } from '../../policy/types.js';
 import type { Endpoint } from '../endpoints/endpoint.js';
 import type { EdgeExchange } from './exchange.js';
@@ -77,7 +78,7 @@ function copyRaw(raw: readonly string[], out: OutgoingHttpHeaders): HeaderMap {
   }
   const fwd: HeaderMap = {};
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i].toLowerCase();
+    const name = lowerHeaderName(raw[i]);
     if (skip(name, conn)) continue;
     const value = raw[i + 1];
     if (name.startsWith('x-forwarded-')) (fwd[name] ??= []).push(value);

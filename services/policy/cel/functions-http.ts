@@ -10,14 +10,15 @@
  * objects). Cookie names are case-sensitive. `getResCookie` reads `set-cookie` the same way.
  */
 import type { Environment as CelEnvironment } from '@marcbachmann/cel-js';
+import { lowerHeaderName } from '../../core/header-name.js';
 import { currentContext } from './eval-context.js';
 
 /** Functions available wherever `req` is (on_http_request, on_http_response). */
 export function registerRequestFunctions(env: CelEnvironment): void {
-  env.registerFunction('getReqHeader(string): list<string>', (name: string) => currentContext().reqHeader(name.toLowerCase()), {
+  env.registerFunction('getReqHeader(string): list<string>', (name: string) => currentContext().reqHeader(lowerHeaderName(name)), {
     description: 'All values of a request header (case-insensitive name); [] when absent',
   });
-  env.registerFunction('hasReqHeader(string): bool', (name: string) => currentContext().reqHeader(name.toLowerCase()).length > 0, {
+  env.registerFunction('hasReqHeader(string): bool', (name: string) => currentContext().reqHeader(lowerHeaderName(name)).length > 0, {
     description: 'Whether the request has the header (case-insensitive name)',
   });
   env.registerFunction('getQueryParam(string): list<string>', (name: string) => currentContext().queryParam(name), {
@@ -36,10 +37,10 @@ export function registerRequestFunctions(env: CelEnvironment): void {
 
 /** Functions available only in on_http_response. */
 export function registerResponseFunctions(env: CelEnvironment): void {
-  env.registerFunction('getResHeader(string): list<string>', (name: string) => currentContext().resHeader(name.toLowerCase()), {
+  env.registerFunction('getResHeader(string): list<string>', (name: string) => currentContext().resHeader(lowerHeaderName(name)), {
     description: 'All values of a response header (case-insensitive name); [] when absent',
   });
-  env.registerFunction('hasResHeader(string): bool', (name: string) => currentContext().resHeader(name.toLowerCase()).length > 0, {
+  env.registerFunction('hasResHeader(string): bool', (name: string) => currentContext().resHeader(lowerHeaderName(name)).length > 0, {
     description: 'Whether the response has the header (case-insensitive name)',
   });
   env.registerFunction('getResCookie(string): string', (name: string) => currentContext().resCookie(name) ?? '', {
