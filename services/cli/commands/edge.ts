@@ -1,3 +1,4 @@
+import { installLeanAsyncBind } from '../../core/async-bind.js';
 import { loadEdgeConfig } from '../../edge/config.js';
 import { EdgeNode } from '../../edge/edge-node.js';
 import { parseFlags, requiredFlag, stringFlag } from '../flags.js';
@@ -39,6 +40,8 @@ export async function run(argv: string[]): Promise<number> {
     tlsCert: stringFlag(p, 'tls-cert'),
     tlsKey: stringFlag(p, 'tls-key'),
   });
+  // every request to an agent is an HTTP/2 client stream: see async-bind.ts
+  installLeanAsyncBind();
   const edge = new EdgeNode(config);
   await edge.start();
   const sig = await untilSignal();
