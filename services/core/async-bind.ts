@@ -5,11 +5,12 @@
  * `ClientHttp2Session#request`, which binds its start-up callback with `AsyncResource#bind`.
  * In Node 20 that call also defines a deprecated `asyncResource` accessor (DEP0172) on the bound
  * function, made of two `util.deprecate` wrappers, and each wrapper's `Object.setPrototypeOf` on
- * a new function is slow in V8: 12-17 µs per bind on the bench host (1-2 % of the edge's CPU per
- * request on a calm host, more on a contended one). The replacement binds the same way (the
- * callback runs in the resource's async scope with the caller's `this` and arguments, or
- * `thisArg`), without the deprecated accessor and without copying `fn.length` onto the bound
- * function (redefining `length` alone costs ~0.6 µs; nothing in the edge reads it). Measured:
+ * a new function is slow in V8: 12-17 µs per bind on the bench host of 2026-12-07, ~5 % of the
+ * edge's CPU per request in its profiles (not measured on a calmer host). The replacement binds
+ * the same way (the callback runs in the resource's async scope with the caller's `this` and
+ * arguments, or `thisArg`), without the deprecated accessor and without copying `fn.length`
+ * onto the bound function (redefining `length` alone costs ~0.6 µs; nothing in the edge reads
+ * it). Measured:
  * new AsyncResource + bind + call 17 µs → 0.25 µs on the bench host.
  *
  * Installed only where Node's bind still defines that accessor (probed at start), once per
